@@ -1,0 +1,43 @@
+# Set-up and entry points. `make demo` and `make test` each create .venv/ when missing and
+# install everything first (Python packages, and R + WGCNA through apt-get when root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_PIN := torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup demo demo-isograph demo-perturbfm test lint typecheck clean
+
+setup: $(STAMP)
+
+$(STAMP): common/pyproject.toml isograph/pyproject.toml perturbfm/pyproject.toml Makefile tools/install-system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned to the local CPU build, so no later requirement pulls a CUDA build
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e common -e 'isograph[dev]' -e 'perturbfm[dev,parity]'
+	./tools/install-system-deps.sh
+	touch $(STAMP)
+
+demo: demo-isograph demo-perturbfm
+
+demo-isograph: $(STAMP)
+	$(BIN)/isograph benchmark --suite core_v1 --backend baseline --stage demo --overwrite
+
+demo-perturbfm: $(STAMP)
+	$(BIN)/perturbfm demo --out demo_out/perturbfm --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) benchmarks/datasets artifacts/benchmarks runs demo_out

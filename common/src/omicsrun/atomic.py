@@ -1,0 +1,123 @@
+"""Atomic writes: a reader never sees a half-written file or folder.
+
+Files are written to a temporary sibling and renamed into place. Folders are assembled in a
+temporary sibling folder and renamed into place only when everything inside succeeded, so a
+failure leaves nothing behind and an earlier run is never silently replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omicsrun.errors import InputError
+
+
+def _tmp_sibling(path: Path, suffix: str = "") -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary sibling, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays, Paths and sets appear in configs and reports.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (Path, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    msg = f"cannot write {type(value).__name__} to JSON"
+    raise TypeError(msg)
+
+
+def dumps_json(obj: Any, *, indent: int | None = 2) -> str:
+    """Serialise ``obj`` to JSON with sorted keys, NaN written as ``null``."""
+    return json.dumps(_nan_to_none(obj), indent=indent, sort_keys=True, default=_json_default) + "\n"
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:  # NaN is not valid JSON
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON atomically."""
+    return write_text(path, dumps_json(obj, indent=indent))
+
+
+def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "output") -> Path:
+    """Refuse an existing non-empty folder unless ``overwrite``; return the path.
+
+    Raises
+    ------
+    InputError
+        When ``path`` exists and is a file, or is a non-empty folder and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        msg = f"{what} folder {path} is a file; expected a folder path"
+        raise InputError(msg)
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        msg = f"{what} folder {path} already holds results; choose a new folder or pass --overwrite"
+        raise InputError(msg)
+    return path
+
+
+@contextlib.contextmanager
+def output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "output") -> Iterator[Path]:
+    """Assemble a folder atomically.
+
+    Yields a temporary sibling folder to write into. When the block finishes, the folder is
+    renamed to ``path`` (replacing an earlier one only when ``overwrite``); when the block
+    raises, the temporary folder is removed and ``path`` is left as it was.
+    """
+    final = check_output_dir(path, overwrite=overwrite, what=what)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old: Path | None = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        old.rmdir()
+        final.rename(old)
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

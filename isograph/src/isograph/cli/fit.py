@@ -1,0 +1,3 @@
+"""Commands: (to be written)."""
+
+from isograph.cli.app import app  # noqa: F401

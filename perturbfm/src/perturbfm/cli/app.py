@@ -1,0 +1,11 @@
+"""The Typer app every command module attaches to (sub-apps: data, splits, train, eval)."""
+
+import typer
+
+app = typer.Typer(
+    name="perturbfm",
+    help="Perturbation response prediction with hash-locked splits and full metric panels.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
