@@ -1,0 +1,357 @@
+"""Assemble every panel for one set of predictions.
+
+Predictions live in delta space: ``mean`` and ``var`` have one row per entry of
+``test_idx``; the predicted expression of a cell is its matched control
+``X_control[i]`` plus ``mean``. Metrics are computed per (pert_id, context_id) group of
+the non-control test cells (control rows of ``test_idx``, if any, are ignored) and then
+aggregated with cell-count weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from omicsrun import InputError
+from perturbfm.data.dataset import PerturbDataset
+from perturbfm.eval import uncertainty as unc
+from perturbfm.eval._groups import (
+    BLOCK,
+    Groups,
+    aggregate,
+    build_groups,
+    group_moments,
+    to_json,
+    weighted_mean,
+)
+from perturbfm.eval.diagnostics import collapse_diagnostics
+from perturbfm.eval.metrics_perturbench import perturbench_group_metrics
+from perturbfm.eval.metrics_scperturbench import (
+    scperturbench_group_metrics,
+    subsample_positions,
+)
+from perturbfm.eval.registry import metric_registry
+
+
+def _as_index(name: str, value: object, n_rows: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        msg = f"{name} must be a 1-D integer array of row indices; found dtype {arr.dtype}, shape {arr.shape}"
+        raise InputError(msg)
+    arr = arr.astype(np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_rows):
+        msg = f"{name} must index rows 0..{n_rows - 1}; found values in [{arr.min()}, {arr.max()}]"
+        raise InputError(msg)
+    if np.unique(arr).size != arr.size:
+        msg = f"{name} must not repeat rows; found {arr.size - np.unique(arr).size} duplicate(s)"
+        raise InputError(msg)
+    return arr
+
+
+def validate_predictions(
+    mean: object,
+    var: object,
+    idx: object,
+    expected_idx: object,
+    n_genes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check predictions against the rows they must cover; return float arrays.
+
+    Parameters
+    ----------
+    mean, var
+        Predicted delta mean and variance, each (n_test, n_genes).
+    idx
+        Dataset rows the predictions are for, (n_test,).
+    expected_idx
+        Rows they must be for (the split's test rows), same order.
+    n_genes
+        Number of genes of the dataset.
+
+    Returns
+    -------
+    mean, var
+        As float64 arrays.
+
+    Raises
+    ------
+    InputError
+        Wrong shape, index mismatch, NaN/inf in mean or var, or negative variance.
+    """
+    idx_arr = np.asarray(idx)
+    exp = np.asarray(expected_idx)
+    if idx_arr.ndim != 1:
+        msg = f"predictions idx must be 1-D; found shape {idx_arr.shape}"
+        raise InputError(msg)
+    if idx_arr.shape != exp.shape:
+        msg = f"predictions cover {idx_arr.size} rows but the split's test set has {exp.size}"
+        raise InputError(msg)
+    if not np.array_equal(idx_arr.astype(np.int64, copy=False), exp.astype(np.int64, copy=False)):
+        bad = int(np.flatnonzero(idx_arr != exp)[0])
+        msg = (
+            f"predictions idx does not match the split's test rows (same order expected); "
+            f"first difference at position {bad}: found {idx_arr[bad]}, expected {exp[bad]}"
+        )
+        raise InputError(msg)
+    out = []
+    for name, value in (("mean", mean), ("var", var)):
+        arr = np.asarray(value)
+        if arr.shape != (exp.size, n_genes):
+            msg = f"predictions {name} must have shape ({exp.size}, {n_genes}); found {arr.shape}"
+            raise InputError(msg)
+        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+            msg = f"predictions {name} must be numeric; found dtype {arr.dtype}"
+            raise InputError(msg)
+        arr = arr.astype(np.float64, copy=False)
+        n_bad = int((~np.isfinite(arr)).sum())
+        if n_bad:
+            msg = f"predictions {name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
+            raise InputError(msg)
+        out.append(arr)
+    n_neg = int((out[1] < 0).sum())
+    if n_neg:
+        msg = (
+            f"predictions var holds {n_neg} negative value(s) (min {out[1].min():.3g}); "
+            "variances must be >= 0"
+        )
+        raise InputError(msg)
+    return out[0], out[1]
+
+
+def _gene_positions(ds: PerturbDataset, metric_genes: Sequence[str] | Sequence[int] | None) -> np.ndarray:
+    if metric_genes is None:
+        return np.arange(ds.n_genes)
+    genes = list(metric_genes)
+    if not genes:
+        msg = "metric_genes is empty; give at least one gene or None for all genes"
+        raise InputError(msg)
+    if all(isinstance(g, (int, np.integer)) for g in genes):
+        pos = np.asarray(genes, dtype=np.int64)
+        if pos.min() < 0 or pos.max() >= ds.n_genes:
+            msg = f"metric_genes positions must lie in 0..{ds.n_genes - 1}; found [{pos.min()}, {pos.max()}]"
+            raise InputError(msg)
+    else:
+        lookup = {g: i for i, g in enumerate(ds.var)}
+        missing = [str(g) for g in genes if str(g) not in lookup]
+        if missing:
+            msg = f"metric_genes has {len(missing)} gene(s) not in the dataset, e.g. {missing[:3]}"
+            raise InputError(msg)
+        pos = np.asarray([lookup[str(g)] for g in genes], dtype=np.int64)
+    if np.unique(pos).size != pos.size:
+        msg = "metric_genes must not repeat genes"
+        raise InputError(msg)
+    return pos
+
+
+def _control_moments(
+    ds: PerturbDataset, control_idx: np.ndarray, contexts: np.ndarray, genes: np.ndarray
+) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, sample variance and count of test controls per context (observed expression)."""
+    if control_idx.size == 0:
+        msg = "control_idx is empty; the test split must hold control cells of every context"
+        raise InputError(msg)
+    obs = ds.obs
+    not_ctrl = ~obs["is_control"].to_numpy(dtype=bool)[control_idx]
+    if not_ctrl.any():
+        msg = f"control_idx must hold control rows only; {int(not_ctrl.sum())} are perturbed cells"
+        raise InputError(msg)
+    ctx = obs["context_id"].to_numpy()[control_idx]
+    missing = sorted(set(contexts) - set(ctx))
+    if missing:
+        msg = (
+            f"no test-split control cells for context(s) {missing[:5]}; "
+            "every evaluated context needs controls"
+        )
+        raise InputError(msg)
+    names = np.unique(contexts)
+    keep = np.isin(ctx, names)
+    rows, ctx = control_idx[keep], ctx[keep]
+    code = np.searchsorted(names, ctx)
+    counts = np.bincount(code, minlength=names.size)
+    fake = Groups(
+        pos=np.arange(rows.size),
+        rows=rows,
+        code=code,
+        pert=names,
+        context=names,
+        n_cells=counts,
+        pert_genes=[[] for _ in names],
+    )
+    m, v = group_moments(fake.indicator(), counts, lambda a, b: ds.X_pert[rows[a:b]], rows.size, genes)
+    return {str(c): i for i, c in enumerate(names)}, m, v, counts
+
+
+def evaluate_predictions(
+    ds: PerturbDataset,
+    *,
+    test_idx: np.ndarray,
+    control_idx: np.ndarray,
+    mean: np.ndarray,
+    var: np.ndarray,
+    metric_genes: Sequence[str] | Sequence[int] | None = None,
+    ood_labels: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict:
+    """Every metric panel for predictions of the test split.
+
+    Parameters
+    ----------
+    ds
+        The dataset.
+    test_idx
+        Test rows, (n_test,). Control rows among them are ignored.
+    control_idx
+        The test split's control rows; per context their mean observed expression is the
+        reference control.
+    mean, var
+        Predicted delta mean and variance, (n_test, n_genes), aligned with ``test_idx``.
+    metric_genes
+        Genes (ids or column positions) the metrics use, e.g. the split's HVGs; all genes
+        when None.
+    ood_labels
+        Optional booleans (n_test,), true for out-of-distribution cells.
+    seed
+        Seed of the random tie-breaking in rank metrics.
+
+    Returns
+    -------
+    dict
+        ``scperturbench`` and ``perturbench`` (each ``global`` / ``per_perturbation`` /
+        ``per_context``), ``uncertainty``, ``diagnostics``, ``registry``; JSON-ready
+        (undefined values are None).
+    """
+    test_idx = _as_index("test_idx", test_idx, ds.n_obs)
+    control_idx = _as_index("control_idx", control_idx, ds.n_obs)
+    mean, var = validate_predictions(mean, var, test_idx, test_idx, ds.n_genes)
+    if ood_labels is not None:
+        ood_labels = np.asarray(ood_labels)
+        if ood_labels.shape != test_idx.shape:
+            msg = (
+                f"ood_labels must have one entry per test row ({test_idx.size}); "
+                f"found shape {ood_labels.shape}"
+            )
+            raise InputError(msg)
+        ood_labels = ood_labels.astype(bool)
+    genes = _gene_positions(ds, metric_genes)
+    groups = build_groups(ds.obs, test_idx)
+    if groups.n_groups == 0:
+        msg = "test_idx holds no perturbed (non-control) rows; nothing to evaluate"
+        raise InputError(msg)
+    ctx_index, c_mean, c_var, c_n = _control_moments(ds, control_idx, groups.context, genes)
+    gctx = np.asarray([ctx_index[c] for c in groups.context])
+
+    rows, pos, n = groups.rows, groups.pos, groups.rows.size
+    ind = groups.indicator()
+    true_mean, true_var = group_moments(ind, groups.n_cells, lambda a, b: ds.X_pert[rows[a:b]], n, genes)
+    pred_mean, pred_var = group_moments(
+        ind, groups.n_cells, lambda a, b: ds.X_control[rows[a:b]] + mean[pos[a:b]], n, genes
+    )
+    mctrl_mean, _ = group_moments(ind, groups.n_cells, lambda a, b: ds.X_control[rows[a:b]], n, genes)
+    members = groups.members()
+
+    def group_cells(g: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cells = members[g][subsample_positions(members[g].size)]
+        r, p, gcols = rows[cells], pos[cells], genes[cols]
+        true = np.asarray(ds.X_pert[r], dtype=np.float64)[:, gcols]
+        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, gcols] + mean[p][:, gcols]
+        return pred, true
+
+    scpb = scperturbench_group_metrics(
+        true_mean=true_mean,
+        pred_mean=pred_mean,
+        true_var=true_var,
+        pred_var=pred_var,
+        ctrl_mean=c_mean[gctx],
+        ctrl_var=c_var[gctx],
+        ctrl_n=c_n[gctx],
+        n_cells=groups.n_cells,
+        group_cells=group_cells,
+    )
+    gene_col = {ds.var[g]: i for i, g in enumerate(genes)}
+    exclude = [
+        np.asarray([gene_col[x] for x in pg if x in gene_col], dtype=np.int64) for pg in groups.pert_genes
+    ]
+    ptb = perturbench_group_metrics(
+        true_mean=true_mean,
+        pred_mean=pred_mean,
+        pred_ctrl_mean=mctrl_mean,
+        ctrl_mean=c_mean[gctx],
+        context_code=gctx,
+        exclude=exclude,
+        seed=seed,
+    )
+    return {
+        "scperturbench": aggregate(scpb, groups),
+        "perturbench": aggregate(ptb, groups),
+        "uncertainty": _uncertainty_panel(ds, groups, mean, var, genes, ood_labels),
+        # Predicted deltas are the model's own (group mean of ``mean``), so a model that
+        # predicts one delta for all perturbations shows zero spread.
+        "diagnostics": _diagnostics(groups, pred_mean - mctrl_mean, true_mean - c_mean[gctx], gctx),
+        "registry": metric_registry(),
+    }
+
+
+def _uncertainty_panel(
+    ds: PerturbDataset,
+    groups: Groups,
+    mean: np.ndarray,
+    var: np.ndarray,
+    genes: np.ndarray,
+    ood_labels: np.ndarray | None,
+) -> dict:
+    rows, pos = groups.rows, groups.pos
+    parts = []
+    for start in range(0, rows.size, BLOCK):
+        r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
+        resid = np.asarray(ds.delta[r], dtype=np.float64)[:, genes] - mean[p][:, genes]
+        parts.append(unc.cell_statistics(resid, var[p][:, genes]))
+    stats = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
+    g = genes.size
+    labels = None if ood_labels is None else ood_labels[pos]
+    score = stats["var"] / g
+
+    def subset(mask: np.ndarray) -> dict:
+        sub = {k: v[mask] for k, v in stats.items()}
+        out = unc.summarise(sub, g)
+        out["aurc"] = unc.risk_coverage(sub["sq"], sub["var"], g)["aurc"]
+        out["ood_auroc"] = unc.ood_auroc(score[mask], None if labels is None else labels[mask])
+        out["n_cells"] = int(mask.sum())
+        return out
+
+    everything = unc.summarise(stats, g)
+    cell_ctx = groups.context[groups.code]
+    cell_pert = groups.pert[groups.code]
+    return {
+        "coverage": everything["coverage"],
+        "nll": everything["nll"],
+        "mse": everything["mse"],
+        "mean_var": everything["mean_var"],
+        "risk_coverage": unc.risk_coverage(stats["sq"], stats["var"], g),
+        "ood_auroc": unc.ood_auroc(score, labels),
+        "per_context": {c: subset(cell_ctx == c) for c in np.unique(groups.context)},
+        "per_perturbation": {p: subset(cell_pert == p) for p in np.unique(groups.pert)},
+    }
+
+
+def _diagnostics(groups: Groups, pred_delta: np.ndarray, true_delta: np.ndarray, gctx: np.ndarray) -> dict:
+    per_context = {}
+    weights = []
+    for c in np.unique(gctx):
+        sel = gctx == c
+        name = str(groups.context[sel][0])
+        per_context[name] = collapse_diagnostics(pred_delta[sel], true_delta[sel])
+        weights.append(float(groups.n_cells[sel].sum()))
+    w = np.asarray(weights)
+    keys = next(iter(per_context.values())).keys()
+    glob = {
+        k: to_json(weighted_mean(np.asarray([d[k] for d in per_context.values()]), w))
+        for k in keys
+        if k != "n_groups"
+    }
+    glob["n_groups"] = int(groups.n_groups)
+    glob["n_cells"] = int(groups.n_cells.sum())
+    return {
+        "global": glob,
+        "per_context": {c: {k: to_json(v) for k, v in d.items()} for c, d in per_context.items()},
+    }

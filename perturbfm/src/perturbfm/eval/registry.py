@@ -1,0 +1,301 @@
+"""Registry of every metric PerturbFM reports: name, panel, direction, and what it compares.
+
+The registry is written into ``metrics.json`` beside the numbers so that a reader never
+has to guess which control, which genes or which E-distance convention a value uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Direction = Literal["lower", "higher"]
+Panel = Literal["scperturbench", "perturbench", "uncertainty", "diagnostics"]
+
+CTRL = "test-split control cells of the same context (mean of their observed expression)"
+DEG_GENES = (
+    "top-100 DEGs of the true group vs control: Welch t-test of the group's true cells vs "
+    "test-split control cells of the same context, ranked by |t|, within the metric genes "
+    "(split.metric_genes HVGs, or all genes when none are given)"
+)
+METRIC_GENES = "split.metric_genes HVGs (all genes when none are given)"
+SUBSAMPLE = "at most 2,000 cells per group, drawn without replacement with seed 42"
+GROUP_AGG = (
+    "computed per (pert_id, context_id) group of non-control test cells; per perturbation, "
+    "per context and global values are means over groups weighted by the number of cells "
+    "(groups where the metric is undefined are skipped)"
+)
+CELL_AGG = "pooled over entries (cells x genes) of the subset it reports on"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Metadata of one metric.
+
+    Attributes
+    ----------
+    name
+        Key under which the value appears in ``metrics.json``.
+    panel
+        Panel that reports it.
+    direction
+        ``"lower"`` or ``"higher"`` is better.
+    compares
+        Exactly what is compared with what (prediction side, truth side, control).
+    genes
+        Which genes enter.
+    aggregation
+        How group values become per-perturbation, per-context and global values.
+    reference
+        Published convention it follows.
+    """
+
+    name: str
+    panel: Panel
+    direction: Direction
+    compares: str
+    genes: str
+    aggregation: str = GROUP_AGG
+    reference: str = ""
+
+
+_SPECS: tuple[MetricSpec, ...] = (
+    # --- scPerturBench panel ---------------------------------------------------------
+    MetricSpec(
+        "mse",
+        "scperturbench",
+        "lower",
+        "mean over genes of (mean predicted expression - mean true expression)^2 of the group",
+        DEG_GENES,
+        reference="scPerturBench / pertpy 'mse' (MeanSquaredDistance on group means)",
+    ),
+    MetricSpec(
+        "mse_all",
+        "scperturbench",
+        "lower",
+        "as 'mse', on all metric genes instead of the top-100 DEGs",
+        METRIC_GENES,
+        reference="scPerturBench 5,000-HVG variant",
+    ),
+    MetricSpec(
+        "pcc_delta",
+        "scperturbench",
+        "higher",
+        "Pearson r between (group mean prediction - control mean) and (group mean truth - "
+        f"control mean); the same real control on both sides: {CTRL}",
+        DEG_GENES,
+        reference="scPerturBench PCC-delta reported as r; its published table value is "
+        "'pearson_distance_delta' = 1 - r",
+    ),
+    MetricSpec(
+        "pearson_distance_delta",
+        "scperturbench",
+        "lower",
+        "1 - pcc_delta (the number scPerturBench tabulates, pertpy 'pearson_distance' on "
+        "control-subtracted data)",
+        DEG_GENES,
+        reference="scPerturBench calPerformance: pertpy pearson_distance after calculateDelta",
+    ),
+    MetricSpec(
+        "pcc_delta_all",
+        "scperturbench",
+        "higher",
+        "as 'pcc_delta', on all metric genes instead of the top-100 DEGs",
+        METRIC_GENES,
+    ),
+    MetricSpec(
+        "edistance",
+        "scperturbench",
+        "lower",
+        "energy distance between predicted cells (matched control + predicted delta) and true "
+        "cells of the group. Convention 'scperturb': squared Euclidean distances, "
+        "E = 2*mean_ij d(x_i,y_j) - sum_{i!=j} d(x_i,x_j)/(n(n-1)) - sum_{i!=j} "
+        f"d(y_i,y_j)/(m(m-1)); {SUBSAMPLE}",
+        DEG_GENES,
+        reference="scperturb 0.1.0 edist(dist='sqeuclidean', sample_correct=True)",
+    ),
+    MetricSpec(
+        "edistance_celleval",
+        "scperturbench",
+        "lower",
+        "energy distance as 'edistance' but convention 'cell-eval': Euclidean distances, "
+        "V-statistic (means over all pairs including the diagonal); " + SUBSAMPLE,
+        DEG_GENES,
+        reference="cell-eval 0.8 metrics._anndata.edistance inner _edistance",
+    ),
+    MetricSpec(
+        "wasserstein_1d",
+        "scperturbench",
+        "lower",
+        "mean over genes of the 1-D Wasserstein-1 distance between the predicted and true "
+        f"per-cell values of that gene (scipy.stats.wasserstein_distance); {SUBSAMPLE}. "
+        "Differs from scPerturBench's multivariate Sinkhorn (ott) Wasserstein.",
+        DEG_GENES,
+    ),
+    MetricSpec(
+        "kl_gauss_sym_log2",
+        "scperturbench",
+        "lower",
+        "log2(1 + KL) with KL = mean over genes of the symmetric KL divergence between "
+        "per-gene Gaussians fitted (population std + 1e-8) to predicted and true cells; " + SUBSAMPLE,
+        DEG_GENES,
+        reference="scPerturBench: pertpy 'sym_kldiv', reported as log2(x+1)",
+    ),
+    MetricSpec(
+        "common_degs",
+        "scperturbench",
+        "higher",
+        "|top-100 DEGs(prediction) & top-100 DEGs(truth)| / 100, each by Welch t-test "
+        f"(|t|) of the group's predicted or true cells vs {CTRL}",
+        METRIC_GENES,
+        reference="scPerturBench common-DEGs, as a fraction of k",
+    ),
+    # --- PerturBench panel -----------------------------------------------------------
+    MetricSpec(
+        "rmse",
+        "perturbench",
+        "lower",
+        "root mean squared error between mean predicted and mean true log-normalised "
+        "expression of the (context, perturbation) group",
+        METRIC_GENES,
+        reference="PerturBench rmse",
+    ),
+    MetricSpec(
+        "cosine_logfc",
+        "perturbench",
+        "higher",
+        "cosine between predicted and true logFC, logFC = log2(max(mean_group,0) + 0.1) - "
+        f"log2(max(mean_ctrl,0) + 0.1) on group-mean expression; control = {CTRL} (both sides)",
+        METRIC_GENES,
+        reference="PerturBench cosine_logfc",
+    ),
+    MetricSpec(
+        "rank_rmse",
+        "perturbench",
+        "lower",
+        "within a context: M[q,p] = rmse(pred_q, true_p); position of q=p in column p sorted "
+        "best-first (ties broken at random, seeded) / (N-1): 0 perfect, 0.5 random",
+        METRIC_GENES,
+        reference="PerturBench rank metric",
+    ),
+    MetricSpec(
+        "rank_rmse_transpose",
+        "perturbench",
+        "lower",
+        "as rank_rmse on M' (position of true_p among all true_q for prediction p)",
+        METRIC_GENES,
+        reference="PerturBench rank_transpose",
+    ),
+    MetricSpec(
+        "rank_cosine_logfc",
+        "perturbench",
+        "lower",
+        "as rank_rmse with M[q,p] = cosine_logfc(pred_q, true_p), sorted descending",
+        METRIC_GENES,
+        reference="PerturBench rank metric",
+    ),
+    MetricSpec(
+        "rank_cosine_logfc_transpose",
+        "perturbench",
+        "lower",
+        "as rank_cosine_logfc on M'",
+        METRIC_GENES,
+        reference="PerturBench rank_transpose",
+    ),
+    MetricSpec(
+        "pearson_delta_celleval",
+        "perturbench",
+        "higher",
+        "Pearson r between the predicted effect (group mean prediction - mean of the matched "
+        "control cells the prediction was made from = group mean predicted delta) and the "
+        f"true effect (group mean truth - {CTRL}): each side minus its own control",
+        METRIC_GENES,
+        reference="cell-eval pearson_delta",
+    ),
+    MetricSpec(
+        "pds_l1",
+        "perturbench",
+        "higher",
+        "within a context: L1 distance between the predicted effect of p and the true effect "
+        "of every q (effects as in pearson_delta_celleval), target gene(s) of p excluded; "
+        "score = 1 - rank(true p)/N",
+        METRIC_GENES + " minus the perturbed genes",
+        reference="cell-eval discrimination_score_l1",
+    ),
+    # --- uncertainty panel -----------------------------------------------------------
+    MetricSpec(
+        "coverage",
+        "uncertainty",
+        "higher",
+        "fraction of entries whose true delta (X_pert - matched control) lies in the central "
+        "Gaussian interval mean +- z * sqrt(var) at levels 0.5/0.8/0.9/0.95; ideal = level",
+        METRIC_GENES,
+        CELL_AGG,
+    ),
+    MetricSpec(
+        "nll",
+        "uncertainty",
+        "lower",
+        "mean Gaussian negative log-likelihood per entry, 0.5*log(2*pi*var) + "
+        "(delta - mean)^2/(2*var), constant included, var floored at 1e-8",
+        METRIC_GENES,
+        CELL_AGG,
+    ),
+    MetricSpec(
+        "aurc",
+        "uncertainty",
+        "lower",
+        "area under the risk-coverage curve: cells sorted by predicted total variance "
+        "(ascending), risk = MSE of the delta over the retained fraction, 20 coverage points",
+        METRIC_GENES,
+        CELL_AGG,
+    ),
+    MetricSpec(
+        "ood_auroc",
+        "uncertainty",
+        "higher",
+        "ROC AUC of the per-cell mean predicted variance as a score for ood_labels "
+        "(sklearn roc_auc_score); None when labels are absent or of one class",
+        METRIC_GENES,
+        CELL_AGG,
+    ),
+    # --- collapse diagnostics --------------------------------------------------------
+    MetricSpec(
+        "delta_spread_ratio",
+        "diagnostics",
+        "higher",
+        "sum over genes of the std across groups of predicted group-mean deltas (mean of the "
+        "predicted delta) divided by the same for the true group-mean deltas (group mean "
+        f"truth - {CTRL}); 1 = as diverse as truth, 0 = collapsed",
+        METRIC_GENES,
+        "per context over its groups; global = cell-weighted mean over contexts",
+    ),
+    MetricSpec(
+        "mean_pairwise_cosine_pred",
+        "diagnostics",
+        "lower",
+        "mean cosine between predicted group-mean deltas of distinct groups (compare with "
+        "mean_pairwise_cosine_true; near 1 = collapsed)",
+        METRIC_GENES,
+        "per context over its groups; global = cell-weighted mean over contexts",
+    ),
+    MetricSpec(
+        "deg_jaccard_pred",
+        "diagnostics",
+        "lower",
+        "mean pairwise Jaccard across groups of the top-50 genes by |predicted group-mean "
+        "delta| (compare with deg_jaccard_true; near 1 = collapsed)",
+        METRIC_GENES,
+        "per context over its groups; global = cell-weighted mean over contexts",
+    ),
+)
+
+
+def metric_registry() -> dict[str, dict[str, str]]:
+    """Every registered metric as ``{name: {panel, direction, compares, genes, ...}}``."""
+    return {spec.name: asdict(spec) for spec in _SPECS}
+
+
+def metric_names(panel: Panel) -> list[str]:
+    """Names of the metrics of one panel, in registry order."""
+    return [spec.name for spec in _SPECS if spec.panel == panel]
