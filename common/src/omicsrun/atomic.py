@@ -19,9 +19,17 @@ from typing import Any
 from omicsrun.errors import InputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
+    # mkstemp creates 0600; a result file should get the usual permissions.
+    Path(name).chmod(0o666 & ~_umask())
     return Path(name)
 
 
@@ -108,6 +116,7 @@ def output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, what: s
     final = check_output_dir(path, overwrite=overwrite, what=what)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp creates 0700
     try:
         yield tmp
     except BaseException:

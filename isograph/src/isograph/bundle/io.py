@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,11 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         if key not in manifest:
             msg = f"{path} has no {key!r} key; keys are {sorted(manifest)}"
             raise InputError(msg)
+    for key in ("feature_tables", "matrices"):
+        entries = manifest[key]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "filename" in e for e in entries):
+            msg = f"{path}: {key!r} must be a list of objects with a 'filename'; found {entries!r:.200}"
+            raise InputError(msg)
     version = manifest.get("format_version", FORMAT_VERSION)
     if isinstance(version, int) and version > FORMAT_VERSION:
         msg = f"{path} has format_version {version}; this IsoGraph reads versions up to {FORMAT_VERSION}"
@@ -86,11 +92,17 @@ def _read_matrix(root: Path, entry: dict[str, Any]) -> np.ndarray:
     if not path.is_file():
         msg = f"manifest names matrix {filename!r} but {path} does not exist"
         raise InputError(msg)
-    with np.load(path, allow_pickle=False) as npz:
-        if "data" not in npz.files:
-            msg = f"{path} has no array under key 'data'; keys are {npz.files}"
-            raise InputError(msg)
-        data = npz["data"]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "data" not in npz.files:
+                msg = f"{path} has no array under key 'data'; keys are {npz.files}"
+                raise InputError(msg)
+            data = npz["data"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        if isinstance(err, InputError):
+            raise
+        msg = f"{path} is not a readable .npz matrix: {' '.join(str(err).split())}"
+        raise InputError(msg) from err
     expected = (entry.get("n_features"), entry.get("n_samples"))
     if None not in expected and tuple(data.shape) != expected:
         msg = f"{path} has shape {data.shape} but the manifest says {expected}"
