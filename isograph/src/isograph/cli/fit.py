@@ -1,3 +1,51 @@
-"""Commands: (to be written)."""
+"""``isograph fit``: modules, edges, trait tests and feature scores for one bundle."""
 
-from isograph.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from isograph.cli.app import app
+
+
+@app.command("fit")
+def fit_command(
+    overrides: list[str] | None = typer.Argument(
+        None, help="Dotted overrides after '--', e.g. -- baseline.min_module_size=5 features.pseudocount=1"
+    ),
+    bundle: Path = typer.Option(..., "--bundle", help="Dataset bundle folder."),
+    out: Path = typer.Option(..., "--out", help="Output folder (must not already hold results)."),
+    backend: str = typer.Option("baseline", "--backend", help="Backend name."),
+    seed: int = typer.Option(0, "--seed", help="Random seed passed to the backend."),
+    regress_covariates: bool = typer.Option(
+        True, "--regress-covariates/--no-regress-covariates", help="Regress nuisance covariates out."
+    ),
+    covariate: list[str] | None = typer.Option(
+        None, "--covariate", help="Covariate column to regress out (repeatable); default: batch/sex/age."
+    ),
+    trait: list[str] | None = typer.Option(
+        None, "--trait", help="Trait column to test (repeatable); default: every sample-table column."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing fit folder."),
+) -> None:
+    """Fit modules to a bundle and write the fit folder."""
+    from isograph.bundle import read_bundle
+    from isograph.fit import fit_bundle, parse_overrides, write_fit
+    from omicsrun.atomic import check_output_dir
+
+    parsed = parse_overrides(overrides or [])
+    check_output_dir(out, overwrite=overwrite, what="fit output")
+    data = read_bundle(bundle)
+    result = fit_bundle(
+        data,
+        backend=backend,
+        seed=seed,
+        overrides=parsed,
+        regress_covariates=regress_covariates,
+        covariates=covariate or None,
+        traits=trait or None,
+    )
+    path = write_fit(result, out, overwrite=overwrite)
+    n_modules = result.eigengenes.shape[1]
+    typer.echo(f"wrote {path} ({n_modules} modules, {len(result.edges)} edges, backend {backend})")
