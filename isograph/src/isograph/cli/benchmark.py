@@ -1,3 +1,101 @@
-"""Commands: (to be written)."""
+"""Commands: ``isograph benchmark`` and ``isograph fixtures list|generate``."""
 
-from isograph.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from isograph.cli.app import app
+from omicsrun import InputError
+
+fixtures_app = typer.Typer(help="Synthetic fixture suites with planted modules.", no_args_is_help=True)
+app.add_typer(fixtures_app, name="fixtures")
+
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``; anything else is an InputError."""
+    out: dict[str, str] = {}
+    for arg in args:
+        if arg == "--":
+            continue
+        key, sep, value = arg.partition("=")
+        if not sep or not key.strip():
+            msg = f"overrides after -- must look like key=value; found {arg!r}"
+            raise InputError(msg)
+        out[key.strip()] = value
+    return out
+
+
+@app.command("benchmark", context_settings=_EXTRA)
+def benchmark_command(
+    ctx: typer.Context,
+    suite: str = typer.Option(..., "--suite", help="Fixture suite: core_v1, scale_v1, multiplex_v1, ..."),
+    backend: str = typer.Option("baseline", "--backend", help="Registered backend name."),
+    fixture: list[str] = typer.Option(None, "--fixture", help="Only these fixtures (repeatable)."),
+    stage: str | None = typer.Option(None, "--stage", help="Run name; default <suite>-<backend>."),
+    seed: int = typer.Option(0, "--seed", help="Seed of fixtures, fits and permuted scores."),
+    root: Path = typer.Option(Path(), "--root", help="Folder holding benchmarks/ and artifacts/."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run of this stage."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress display on stderr."),
+) -> None:
+    """Generate (or reuse), fit and score a fixture suite; write JSON reports under artifacts/reports/.
+
+    Dotted overrides for the fit go after ``--``, e.g. ``-- baseline.min_module_size=10``.
+    """
+    from isograph.benchmark import run_benchmark, summary_table
+
+    result = run_benchmark(
+        suite=suite,
+        backend=backend,
+        fixtures=fixture or None,
+        stage=stage,
+        seed=seed,
+        root=root,
+        overwrite=overwrite,
+        overrides=parse_overrides(list(ctx.args)),
+        show_progress=progress,
+    )
+    table = summary_table(result["benchmark"], result["runtime"])
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    typer.echo(f"reports: {result['paths']['benchmark']} {result['paths']['runtime']}")
+
+
+@fixtures_app.command("list")
+def fixtures_list() -> None:
+    """List suites, their fixtures and sizes."""
+    from isograph.fixtures import ON_REQUEST_SUITES, SUITES
+
+    for suite, fixtures in SUITES.items():
+        note = " (generated only when named)" if suite in ON_REQUEST_SUITES else ""
+        typer.echo(f"{suite}{note}")
+        for name, spec in fixtures.items():
+            kind = "multiplex" if spec.multiplex else "switch-only"
+            typer.echo(
+                f"  {name}: {spec.n_genes} genes x {spec.n_samples} samples, {kind}; {spec.description}"
+            )
+
+
+@fixtures_app.command("generate")
+def fixtures_generate(
+    suite: str = typer.Option(..., "--suite", help="Fixture suite."),
+    out: Path = typer.Option(..., "--out", help="Folder to write <fixture>/ bundles into."),
+    fixture: list[str] = typer.Option(None, "--fixture", help="Only these fixtures (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Generator seed."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing bundles."),
+) -> None:
+    """Write fixture bundles to ``OUT/<fixture>/``."""
+    from isograph.bundle import write_bundle
+    from isograph.fixtures import fixture_spec, make_fixture, suite_fixtures
+
+    names = list(fixture) if fixture else suite_fixtures(suite)
+    for name in names:
+        fixture_spec(suite, name)  # validate every name before writing anything
+    if seed < 0:
+        msg = f"--seed must be a non-negative integer; found {seed}"
+        raise InputError(msg)
+    for name in names:
+        path = write_bundle(make_fixture(suite, name, seed=seed), out / name, overwrite=overwrite)
+        typer.echo(str(path))

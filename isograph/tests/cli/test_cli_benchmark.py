@@ -1,0 +1,97 @@
+"""``isograph benchmark`` and ``isograph fixtures`` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import isograph.benchmark as bench_mod
+from isograph.bundle import read_bundle
+from isograph.cli import main
+from isograph.cli.benchmark import parse_overrides
+from isograph.fixtures import naive_modules
+from omicsrun import InputError
+
+
+def _exit_code(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    captured = capsys.readouterr()
+    _exit_code.out = captured.out
+    return info.value.code, captured.err.strip()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["benchmark", "--suite", "nope"], "unknown fixture suite 'nope'"),
+        (["benchmark", "--suite", "core_v1", "--backend", "nope"], "unknown backend 'nope'"),
+        (["benchmark", "--suite", "core_v1", "--fixture", "nope"], "no fixture 'nope'"),
+        (["benchmark", "--suite", "core_v1", "--", "novalue"], "key=value"),
+        (
+            ["fixtures", "generate", "--suite", "core_v1", "--fixture", "nope", "--out", "X"],
+            "no fixture 'nope'",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, needle, tmp_path, capsys):
+    argv = [a if a != "X" else str(tmp_path / "out") for a in argv]
+    if argv[0] == "benchmark":
+        argv += ["--root", str(tmp_path)] if "--" not in argv else []
+        if "--" in argv:
+            argv[argv.index("--") : argv.index("--")] = ["--root", str(tmp_path)]
+    code, err = _exit_code(argv, capsys)
+    assert code == 2
+    assert needle in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overrides_parse():
+    assert parse_overrides(["--", "a.b=1", "c=x=y"]) == {"a.b": "1", "c": "x=y"}
+    with pytest.raises(InputError, match="key=value"):
+        parse_overrides(["=1"])
+
+
+def test_benchmark_command_passes_overrides_and_prints_table(tmp_path, monkeypatch, capsys):
+    seen = {}
+
+    def fake(bundle_path, out_dir, *, backend, seed, overrides, overwrite):
+        seen.update(overrides)
+        out_dir.mkdir(parents=True)
+        naive_modules(read_bundle(bundle_path)).to_parquet(out_dir / "modules.parquet", index=False)
+        return {
+            "wall_seconds": 0.1,
+            "cpu_seconds": 0.1,
+            "peak_rss_bytes": 2**20,
+            "rss_before_fit_bytes": 2**19,
+        }
+
+    monkeypatch.setattr(bench_mod, "_run_fit", fake)
+    argv = [
+        "benchmark",
+        "--suite",
+        "core_v1",
+        "--fixture",
+        "nonlinear",
+        "--stage",
+        "t1",
+        "--root",
+        str(tmp_path),
+    ]
+    assert _exit_code([*argv, "--no-progress", "--", "baseline.min_module_size=7"], capsys)[0] == 0
+    out = _exit_code.out
+    assert "nonlinear" in out and "f_rr" in out
+    assert seen == {"baseline.min_module_size": "7"}
+    report = json.loads((tmp_path / "artifacts" / "reports" / "t1-benchmark.json").read_text())
+    assert report["overrides"] == {"baseline.min_module_size": "7"}
+
+
+def test_fixtures_generate_writes_readable_bundles(tmp_path, capsys):
+    argv = ["fixtures", "generate", "--suite", "core_v1", "--fixture", "nonlinear", "--out", str(tmp_path)]
+    assert _exit_code([*argv, "--seed", "2"], capsys)[0] == 0
+    bundle = read_bundle(Path(tmp_path) / "nonlinear")
+    assert bundle.provenance["seed"] == "2" and bundle.n_genes == 1200
+    code, err = _exit_code(argv, capsys)
+    assert code == 2 and "already holds" in err
