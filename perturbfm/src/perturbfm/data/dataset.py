@@ -34,6 +34,16 @@ def _check_matrix(name: str, value: Any, shape: tuple[int, int] | None) -> np.nd
     return arr
 
 
+def _gene_list(value: Any) -> list[str]:
+    # A bare string would otherwise be split into characters by list(); NaN/None mean "none".
+    if value is None or (isinstance(value, float) and value != value):
+        return []
+    if isinstance(value, str):
+        msg = f"obs['pert_genes'] must hold lists of gene ids; found the string {value!r}"
+        raise InputError(msg)
+    return [str(g) for g in value]
+
+
 def _all_finite(arr: np.ndarray, block: int = 65536) -> bool:
     # Blockwise so a memory-mapped matrix is never read into memory whole.
     return all(np.isfinite(arr[i : i + block]).all() for i in range(0, arr.shape[0], block))
@@ -90,6 +100,9 @@ class PerturbDataset:
             raise InputError(msg)
         object.__setattr__(self, "var", var)
         obs = self.obs
+        if not isinstance(obs, pd.DataFrame):
+            msg = f"obs must be a pandas DataFrame; found {type(obs).__name__}"
+            raise InputError(msg)
         missing = [c for c in OBS_REQUIRED if c not in obs.columns]
         if missing:
             msg = f"obs has no column {missing[0]!r}; columns are {list(map(str, obs.columns))}"
@@ -103,11 +116,24 @@ class PerturbDataset:
                 msg = f"obs[{key!r}] has {int(obs[key].isna().sum())} missing value(s)"
                 raise InputError(msg)
             obs[key] = obs[key].astype(str)
+        if not pd.api.types.is_bool_dtype(obs["is_control"]):
+            # astype(bool) would turn the string "False" into True.
+            msg = f"obs['is_control'] must be boolean; found dtype {obs['is_control'].dtype}"
+            raise InputError(msg)
         obs["is_control"] = obs["is_control"].astype(bool)
-        obs["pert_genes"] = [list(map(str, g)) if g is not None else [] for g in obs["pert_genes"]]
+        obs["pert_genes"] = [_gene_list(g) for g in obs["pert_genes"]]
         bad_ctrl = obs["is_control"] & (obs["pert_genes"].map(len) > 0)
         if bad_ctrl.any():
             msg = f"control rows must have empty pert_genes; found {int(bad_ctrl.sum())} that do not"
+            raise InputError(msg)
+        mislabelled = obs["is_control"] != (obs["pert_id"] == CONTROL_ID)
+        if mislabelled.any():
+            row = int(np.flatnonzero(mislabelled.to_numpy())[0])
+            msg = (
+                f"is_control must be true exactly where pert_id == {CONTROL_ID!r}; row {row} has "
+                f"pert_id {obs['pert_id'].iloc[row]!r} and is_control {bool(obs['is_control'].iloc[row])}"
+                f" ({int(mislabelled.sum())} such rows)"
+            )
             raise InputError(msg)
         object.__setattr__(self, "obs", obs)
         object.__setattr__(self, "metadata", dict(self.metadata))

@@ -1,0 +1,149 @@
+"""The frozen :class:`Split` and its canonical JSON form (the content its hash is taken over)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from omicsrun import InputError
+from omicsrun.hashing import sha256_json
+
+SPLIT_FORMAT = "perturbfm-split"
+SPLIT_FORMAT_VERSION = 1
+_INDEX_FIELDS = ("train_idx", "val_idx", "test_idx", "unused_idx", "metric_genes")
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A train/val/test partition of a dataset's rows, fixed by its content hash.
+
+    Attributes
+    ----------
+    spec
+        Resolved spec: ``name`` plus every parameter with its default filled in.
+    seed
+        Seed of every random choice.
+    data_hash
+        :func:`perturbfm.data.artifact.dataset_hash` of the dataset it indexes.
+    train_idx, val_idx, test_idx
+        Sorted int64 row indices into the dataset, control rows included; disjoint.
+    ood_axes
+        Axis -> held-out values, e.g. ``{"context": ["U87MG"]}`` or
+        ``{"perturbation": [...]}``.
+    labels
+        Spec-specific labels: for ``combo`` ``{combo pert_id: n singles in train}``; for
+        ``covariate_transfer`` ``{pert_id: [held-out contexts]}``; for context splits
+        ``{context: number of test rows}``; for ``perturbation_ood``
+        ``{pert_id: number of test rows}``.
+    metric_genes
+        Sorted int64 gene indices metrics use: the top ``spec["n_hvg"]`` genes by variance of
+        ``X_pert`` over the training rows only.
+    unused_idx
+        Control rows in no part: the test quarter of the controls of contexts that hold no
+        test perturbation (kept out of train so every context trains on half its controls,
+        and out of test so the test set holds only contexts under test).
+    frozen_hash
+        SHA-256 of the canonical JSON of everything above (:meth:`content`).
+    """
+
+    spec: dict[str, Any]
+    seed: int
+    data_hash: str
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    ood_axes: dict[str, list[str]]
+    labels: dict[str, Any]
+    metric_genes: np.ndarray
+    unused_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    frozen_hash: str = ""
+
+    def __post_init__(self) -> None:
+        for name in _INDEX_FIELDS:
+            arr = np.asarray(getattr(self, name), dtype=np.int64).reshape(-1)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        parts = np.concatenate([self.train_idx, self.val_idx, self.test_idx, self.unused_idx])
+        if np.unique(parts).size != parts.size:
+            msg = "split parts overlap: a row appears in more than one of train/val/test/unused"
+            raise InputError(msg)
+        digest = sha256_json(self.content())
+        if self.frozen_hash and self.frozen_hash != digest:
+            msg = (
+                f"split content hashes to {digest[:12]}..., "
+                f"not to its recorded hash {self.frozen_hash[:12]}..."
+            )
+            raise InputError(msg)
+        object.__setattr__(self, "frozen_hash", digest)
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    def content(self) -> dict[str, Any]:
+        """Everything the hash covers, as plain JSON values."""
+        return {
+            "format": SPLIT_FORMAT,
+            "format_version": SPLIT_FORMAT_VERSION,
+            "spec": self.spec,
+            "seed": int(self.seed),
+            "data_hash": self.data_hash,
+            "train_idx": self.train_idx.tolist(),
+            "val_idx": self.val_idx.tolist(),
+            "test_idx": self.test_idx.tolist(),
+            "unused_idx": self.unused_idx.tolist(),
+            "ood_axes": self.ood_axes,
+            "labels": self.labels,
+            "metric_genes": self.metric_genes.tolist(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`content` plus ``frozen_hash`` (what the store writes)."""
+        return {**self.content(), "frozen_hash": self.frozen_hash}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Split:
+        """Rebuild a split; its recorded ``frozen_hash`` must match its content."""
+        if data.get("format") != SPLIT_FORMAT:
+            msg = f"not a PerturbFM split: format {data.get('format')!r}, expected {SPLIT_FORMAT!r}"
+            raise InputError(msg)
+        version = data.get("format_version")
+        if not isinstance(version, int) or version > SPLIT_FORMAT_VERSION:
+            msg = f"split format_version {version!r}; this PerturbFM reads <= {SPLIT_FORMAT_VERSION}"
+            raise InputError(msg)
+        try:
+            return cls(
+                spec=dict(data["spec"]),
+                seed=int(data["seed"]),
+                data_hash=str(data["data_hash"]),
+                train_idx=np.asarray(data["train_idx"], dtype=np.int64),
+                val_idx=np.asarray(data["val_idx"], dtype=np.int64),
+                test_idx=np.asarray(data["test_idx"], dtype=np.int64),
+                unused_idx=np.asarray(data.get("unused_idx", []), dtype=np.int64),
+                ood_axes=dict(data["ood_axes"]),
+                labels=dict(data["labels"]),
+                metric_genes=np.asarray(data["metric_genes"], dtype=np.int64),
+                frozen_hash=str(data.get("frozen_hash", "")),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, InputError):
+                raise
+            msg = f"malformed split record ({type(err).__name__}: {err})"
+            raise InputError(msg) from None
+
+    def summary(self) -> dict[str, Any]:
+        """Short description: spec, sizes, axes (for ``splits list/show``)."""
+        return {
+            "split_hash": self.frozen_hash,
+            "spec": self.spec,
+            "seed": self.seed,
+            "data_hash": self.data_hash,
+            "n_train": int(self.train_idx.size),
+            "n_val": int(self.val_idx.size),
+            "n_test": int(self.test_idx.size),
+            "n_unused": int(self.unused_idx.size),
+            "n_metric_genes": int(self.metric_genes.size),
+            "ood_axes": self.ood_axes,
+        }

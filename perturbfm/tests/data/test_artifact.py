@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from omicsrun import InputError
+from perturbfm.data import (
+    PerturbDataset,
+    dataset_hash,
+    list_graphs,
+    load_dataset,
+    load_graph,
+    make_synthetic,
+    save_dataset,
+    synthetic_graph,
+)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_synthetic(n_obs=300, n_genes=30, n_contexts=3, n_perts=6, seed=3)
+
+
+def _same(a: PerturbDataset, b: PerturbDataset) -> None:
+    np.testing.assert_array_equal(np.asarray(a.X_pert), np.asarray(b.X_pert))
+    np.testing.assert_array_equal(np.asarray(a.X_control), np.asarray(b.X_control))
+    np.testing.assert_array_equal(np.asarray(a.delta), np.asarray(b.delta))
+    pd.testing.assert_frame_equal(a.obs, b.obs, check_dtype=False)
+    assert a.var == b.var
+    assert a.metadata == b.metadata
+
+
+def test_round_trip_npz_and_memmap_hash_alike(small, tmp_path):
+    save_dataset(small, tmp_path / "a", graphs={"g": synthetic_graph(n_genes=30, seed=3)})
+    save_dataset(small, tmp_path / "b", memmap=True)
+    a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
+    _same(small, a)
+    _same(small, b)
+    assert isinstance(b.X_pert, np.memmap)
+    assert not isinstance(a.X_pert, np.memmap)
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())
+    assert meta["format"] == "perturbfm-dataset" and meta["format_version"] == 1
+    assert meta["storage"] == "npz"
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["storage"] == "npy"
+    # the same content hashes alike whatever the storage, and re-saving keeps the hash
+    assert dataset_hash(tmp_path / "a") == dataset_hash(tmp_path / "b")
+    save_dataset(a, tmp_path / "c")
+    assert dataset_hash(tmp_path / "c") == dataset_hash(tmp_path / "a")
+    assert list_graphs(tmp_path / "a") == ["g"]
+    np.testing.assert_array_equal(
+        load_graph(tmp_path / "a" / "graphs" / "g.npz", var=small.var), synthetic_graph(n_genes=30, seed=3)
+    )
+    with pytest.raises(InputError, match="do not match"):
+        load_graph(tmp_path / "a" / "graphs" / "g.npz", var=small.var[::-1])
+
+
+def test_hash_changes_with_content(small, tmp_path):
+    save_dataset(small, tmp_path / "a", memmap=True)
+    before = dataset_hash(tmp_path / "a")
+    arr = np.load(tmp_path / "a" / "X_pert.npy", mmap_mode="r+")
+    arr[5, 3] += 1.0
+    arr.flush()
+    del arr
+    assert dataset_hash(tmp_path / "a") != before
+    meta_path = tmp_path / "a" / "meta.json"
+    save_dataset(small, tmp_path / "b")
+    before = dataset_hash(tmp_path / "b")
+    meta = json.loads((tmp_path / "b" / "meta.json").read_text())
+    meta["obs"]["data"]["context_id"][0] = "C2" if meta["obs"]["data"]["context_id"][0] != "C2" else "C1"
+    (tmp_path / "b" / "meta.json").write_text(json.dumps(meta))
+    assert dataset_hash(tmp_path / "b") != before
+    assert meta_path.exists()
+
+
+def test_covariates_and_types_survive(tmp_path):
+    ds = make_synthetic(n_obs=120, n_genes=12, n_contexts=2, n_perts=4, seed=0)
+    obs = ds.obs.copy()
+    obs["dose"] = np.linspace(0, 1, len(obs))
+    obs.loc[3, "dose"] = np.nan
+    obs["time"] = np.arange(len(obs)) % 3
+    obs["donor"] = pd.Categorical(np.where(np.arange(len(obs)) % 2, "d1", "d2"))
+    ds2 = PerturbDataset(X_control=ds.X_control, X_pert=ds.X_pert, obs=obs, var=ds.var, metadata={"x": 1})
+    save_dataset(ds2, tmp_path / "a")
+    back = load_dataset(tmp_path / "a").obs
+    np.testing.assert_array_equal(back["dose"].to_numpy(), obs["dose"].to_numpy())
+    assert back["time"].dtype == np.int64
+    assert back["donor"].tolist() == obs["donor"].astype(str).tolist()
+    assert back["pert_genes"].tolist() == obs["pert_genes"].tolist()
+
+
+def test_refuses_existing_and_bad_folders(small, tmp_path):
+    save_dataset(small, tmp_path / "a")
+    with pytest.raises(InputError, match="already holds results"):
+        save_dataset(small, tmp_path / "a")
+    save_dataset(small, tmp_path / "a", overwrite=True)
+    with pytest.raises(InputError, match="does not exist"):
+        load_dataset(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"no meta\.json"):
+        load_dataset(tmp_path / "empty")
+    (tmp_path / "a" / "meta.json").write_text('{"format": "other"}')
+    with pytest.raises(InputError, match="format 'other'"):
+        load_dataset(tmp_path / "a")
+
+
+def test_dataset_validation_messages(small):
+    obs = small.obs.copy()
+    ctrl_row = int(np.flatnonzero(obs["is_control"].to_numpy())[0])
+    obs.loc[ctrl_row, "is_control"] = False
+    with pytest.raises(InputError, match="is_control must be true exactly where"):
+        PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, obs=obs, var=small.var)
+    obs = small.obs.copy()
+    row = int(np.flatnonzero(~obs["is_control"].to_numpy())[0])
+    obs.at[row, "pert_genes"] = "G0001"
+    with pytest.raises(InputError, match="lists of gene ids"):
+        PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, obs=obs, var=small.var)
+    obs = small.obs.copy()
+    obs["is_control"] = obs["is_control"].astype(str)
+    with pytest.raises(InputError, match="must be boolean"):
+        PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, obs=obs, var=small.var)
