@@ -1,3 +1,36 @@
-"""Commands: (to be written)."""
+"""Command ``perturbfm eval predictions``: evaluate a predictions file on a split."""
 
-from perturbfm.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from perturbfm.cli.app import app
+
+eval_app = typer.Typer(
+    help="Evaluate predictions on a frozen split (every metric panel).", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("predictions")
+def predictions(
+    data: Path = typer.Option(..., "--data", help="Dataset artifact folder."),
+    split: str = typer.Option(..., "--split", help="Split hash (or a unique prefix)."),
+    preds: Path = typer.Option(
+        ..., "--preds", help="predictions.npz with mean, var (n, n_genes) and idx (n,)."
+    ),
+    out: Path = typer.Option(..., "--out", help="New output folder (refused when it already holds results)."),
+    seed: int = typer.Option(0, "--seed"),
+    split_dir: Path | None = typer.Option(
+        None, "--split-dir", help="Split store (default $PERTURBFM_SPLIT_DIR or ./splits)."
+    ),
+) -> None:
+    """Validate the predictions, evaluate every panel, write the run files; print out_dir=<folder>."""
+    from perturbfm.runs import eval_predictions
+
+    out_dir = eval_predictions(
+        data_dir=data, split_hash=split, preds_path=preds, out_dir=out, seed=seed, split_dir=split_dir
+    )
+    typer.echo(f"out_dir={out_dir}")

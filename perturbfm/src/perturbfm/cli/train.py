@@ -1,3 +1,70 @@
-"""Commands: (to be written)."""
+"""Command ``perturbfm train baseline``: fit a registered model on a split and write a run folder."""
 
-from perturbfm.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from perturbfm.cli.app import app
+
+train_app = typer.Typer(help="Train a model on a frozen split; writes runs/<run_id>/.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``key=value`` strings to a dict; values are read as JSON when they parse (numbers, bools, lists)."""
+    from omicsrun import InputError
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            msg = f"--param must look like key=value; found {item!r}"
+            raise InputError(msg)
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+@train_app.command("baseline")
+def baseline(
+    data: Path = typer.Option(..., "--data", help="Dataset artifact folder."),
+    split: str = typer.Option(..., "--split", help="Split hash (or a unique prefix)."),
+    name: str = typer.Option(..., "--baseline", help="Baseline name (see `perturbfm train list`)."),
+    param: list[str] | None = typer.Option(
+        None, "--param", help="Model hyperparameter key=value (repeatable)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    runs_root: Path = typer.Option(Path("runs"), "--runs-root", help="Folder that receives the run folder."),
+    split_dir: Path | None = typer.Option(
+        None, "--split-dir", help="Split store (default $PERTURBFM_SPLIT_DIR or ./splits)."
+    ),
+) -> None:
+    """Fit, predict the split's test cells, evaluate every panel; print run_dir=<folder>."""
+    from perturbfm.runs import train_baseline
+
+    run_dir = train_baseline(
+        data_dir=data,
+        split_hash=split,
+        baseline=name,
+        params=parse_params(param),
+        runs_root=runs_root,
+        seed=seed,
+        split_dir=split_dir,
+    )
+    typer.echo(f"run_dir={run_dir}")
+
+
+@train_app.command("list")
+def list_models() -> None:
+    """Print the registered model names and their hyperparameters."""
+    from perturbfm.models import available_models, get_model
+
+    for model_name in available_models():
+        typer.echo(f"{model_name}\t{json.dumps(get_model(model_name).get_params())}")

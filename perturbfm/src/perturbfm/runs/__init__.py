@@ -1,0 +1,16 @@
+"""Run folders: train a baseline or evaluate predictions on a frozen split, with full provenance."""
+
+from perturbfm.runs.core import RunInputs, eval_predictions, load_run_inputs, train_baseline
+from perturbfm.runs.ids import make_run_id, unique_run_dir
+from perturbfm.runs.predictions import load_predictions, predictions_bytes
+
+__all__ = [
+    "RunInputs",
+    "eval_predictions",
+    "load_predictions",
+    "load_run_inputs",
+    "make_run_id",
+    "predictions_bytes",
+    "train_baseline",
+    "unique_run_dir",
+]
