@@ -18,10 +18,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from omicsrun import InputError
 from omicsrun.atomic import check_output_dir, write_json, write_text
@@ -34,7 +33,9 @@ SUMMARY_COLUMNS = (
     ("rank_rmse", "perturbench", "rank_rmse", "lower"),
     ("edistance", "scperturbench", "edistance", "lower"),
     ("coverage@0.9", "uncertainty", "0.9", "closer to 0.9"),
+    ("ood_auroc", "uncertainty", "ood_auroc", "higher (0.5 = no separation)"),
 )
+LABEL_COLUMNS = tuple((f"pcc_delta (combos, {k} singles seen)", str(k)) for k in (2, 1, 0))
 _MARKER = "summary.json"
 
 
@@ -74,27 +75,24 @@ def _prepare_out(out_dir: Path, *, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _combo_subset_score(metrics: dict[str, Any], labels: dict[str, Any], n_seen: int) -> float | None:
-    """Cell-weighted-free mean PCC-delta over held-out combinations with ``n_seen`` singles seen."""
-    per = metrics["scperturbench"]["per_perturbation"]
-    vals = [
-        per[p]["pcc_delta"]
-        for p, k in labels.items()
-        if k == n_seen and p in per and per[p]["pcc_delta"] is not None
-    ]
-    return float(np.mean(vals)) if vals else None
-
-
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
-    """The baseline x split table as GitHub markdown."""
-    cols = [c[0] for c in SUMMARY_COLUMNS] + ["pcc_delta (combos, both singles seen)"]
+    """The baseline x split table as GitHub markdown (label columns only when some row has them)."""
+    cols = [c[0] for c in SUMMARY_COLUMNS] + [
+        c for c, _ in LABEL_COLUMNS if any(r.get(c) is not None for r in rows)
+    ]
     lines = ["| split | baseline | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
     for r in rows:
         vals = [r.get(c) for c in cols]
         cells = ["" if v is None else f"{v:.3f}" for v in vals]
         lines.append(f"| {r['split']} | {r['baseline']} | " + " | ".join(cells) + " |")
     directions = ", ".join(f"{c[0]}: {c[3]}" for c in SUMMARY_COLUMNS)
-    return "\n".join(lines) + f"\n\nBetter is {directions}.\n"
+    notes = (
+        f"\n\nBetter is {directions}, pcc_delta by label: higher. Label columns are the "
+        "cell-weighted PCC-delta over held-out combinations of a combo split with 2, 1 or 0 of "
+        "their singles seen in training (metrics.json per_label). ood_auroc separates validation "
+        "cells (in-distribution) from test cells by predicted variance.\n"
+    )
+    return "\n".join(lines) + notes
 
 
 def run_demo(
@@ -104,6 +102,7 @@ def run_demo(
     baselines: list[str] | None = None,
     include_devel: bool | None = None,
     synthetic_params: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the demo into ``out_dir`` and return the summary.
 
@@ -119,6 +118,8 @@ def run_demo(
         Use ``../shared/data/perturbench_devel/devel.h5ad`` (default: when it exists).
     synthetic_params
         Keyword arguments for :func:`perturbfm.data.synthetic.make_synthetic`.
+    progress
+        Called with a one-line message before each step (the CLI prints it to stderr).
 
     Returns
     -------
@@ -134,6 +135,7 @@ def run_demo(
 
     start = time.perf_counter()
     out = Path(out_dir)
+    say = progress or (lambda _msg: None)
     names = baselines or available_models()
     devel_path = shared_data_dir() / DEVEL_RELPATH
     if include_devel is None:
@@ -144,6 +146,7 @@ def run_demo(
     _prepare_out(out, overwrite=overwrite)
 
     datasets: dict[str, Any] = {}
+    say("making the synthetic dataset")
     ds = make_synthetic(
         **{
             "n_obs": 1500,
@@ -159,6 +162,7 @@ def run_demo(
     if include_devel:
         from perturbfm.data.h5ad import import_h5ad
 
+        say(f"importing {devel_path}")
         dev = import_h5ad(
             devel_path, pert_key="perturbation", context_key="cell_type", control_label="control"
         )
@@ -168,7 +172,9 @@ def run_demo(
     store = SplitStore(root=out / "splits")
     rows: list[dict[str, Any]] = []
     split_hashes: dict[str, str] = {}
-    for item in _demo_splits(devel_path if include_devel else None):
+    items = _demo_splits(devel_path if include_devel else None)
+    n_steps, step = len(items) * len(names), 0
+    for item in items:
         data_dir = out / item["dataset"]
         split = create_split(
             datasets[item["dataset"]], item["spec"], seed=0, data_hash=dataset_hash(data_dir)
@@ -176,6 +182,8 @@ def run_demo(
         store.save(split)
         split_hashes[item["label"]] = split.frozen_hash
         for name in names:
+            step += 1
+            say(f"[{step}/{n_steps}] {item['label']}: {name} ({time.perf_counter() - start:.0f} s elapsed)")
             run_dir = train_baseline(
                 data_dir=data_dir,
                 split_hash=split.frozen_hash,
@@ -187,10 +195,14 @@ def run_demo(
             metrics = json.loads((run_dir / "metrics.json").read_text())
             row: dict[str, Any] = {"split": item["label"], "split_hash": split.frozen_hash, "baseline": name}
             for col, panel, key, _ in SUMMARY_COLUMNS:
-                block = metrics[panel]["coverage"] if panel == "uncertainty" else metrics[panel]["global"]
-                row[col] = block.get(key)
-            if split.spec["name"] == "combo":
-                row["pcc_delta (combos, both singles seen)"] = _combo_subset_score(metrics, split.labels, 2)
+                if panel == "uncertainty":
+                    unc = metrics["uncertainty"]
+                    row[col] = unc["coverage"].get(key, unc.get(key))
+                else:
+                    row[col] = metrics[panel]["global"].get(key)
+            per_label = metrics["scperturbench"].get("per_label", {})
+            for col, lab in LABEL_COLUMNS:
+                row[col] = per_label.get(lab, {}).get("pcc_delta")
             row["run_dir"] = str(run_dir.relative_to(out))
             rows.append(row)
 

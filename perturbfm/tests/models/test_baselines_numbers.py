@@ -168,6 +168,48 @@ def test_linear_model_vs_direct_formula():
         n_genes=15, contexts=("c0",), singles=("g0", "g1", "g2", "g3", "zz"), combos=(("g0", "zz"),)
     )
     t2 = np.flatnonzero(ds2.obs["pert_id"] == "g0+zz")
+    m2 = get_model("linear", n_components=k, perturbation_embedding="gene")
+    m2.fit(ds2, np.setdiff1d(np.arange(ds2.n_obs), t2))
+    out, _ = m2.predict(ds2, t2)
+    assert m2.embedding_ == "gene"
+    np.testing.assert_allclose(out[0], m2.row_means_, rtol=1e-6)
+
+
+def test_linear_model_training_embedding_for_unmeasured_genes():
+    # No perturbed gene is measured (as on devel.h5ad): P comes from the PCA of the training
+    # single-gene deltas, and an unseen pair gets the sum of its singles' embeddings.
+    singles = ("a0", "a1", "a2", "a3", "a4", "a5")
+    ds = make_planted(n_genes=15, contexts=("c0",), singles=singles, combos=(("a0", "a1"), ("a2", "a3")))
+    obs = ds.obs
+    test = np.flatnonzero(obs["pert_id"] == "a0+a1")
+    train = np.setdiff1d(np.arange(ds.n_obs), test)
+    k, lam = 3, 0.1
+    pert = train[~ds.is_control[train]]
+    names = obs["pert_id"].to_numpy()[pert]
+    y = _frame(ds, pert).groupby(names).mean().T  # genes x perts (sorted: a0..a5, a2+a3)
+    expr = pd.DataFrame(np.asarray(ds.X_pert[pert], dtype=np.float64)).groupby(names).mean().T.to_numpy()
+    gmat = PCA(n_components=k).fit_transform(expr)
+    ys = y[list(singles)].T.to_numpy()  # singles x genes
+    u, s, _ = np.linalg.svd(ys - ys.mean(axis=0), full_matrices=False)
+    emb = dict(zip(singles, u[:, :k] * s[:k], strict=True))
+    p = np.stack([emb[c] if c in emb else emb["a2"] + emb["a3"] for c in y.columns])
+    yv = y.to_numpy()
+    b = yv.mean(axis=1, keepdims=True)
+    inv = np.linalg.inv
+    w = inv(gmat.T @ gmat + lam * np.eye(k)) @ gmat.T @ (yv - b) @ p @ inv(p.T @ p + lam * np.eye(k))
+    expected = gmat @ w @ (emb["a0"] + emb["a1"]) + b[:, 0]
+    model = get_model("linear", n_components=k, ridge=lam).fit(ds, train)
+    assert model.embedding_ == "training"
+    assert model.n_embedded_perts_ == 7
+    mean, _ = model.predict(ds, test)
+    np.testing.assert_allclose(mean[0], expected, rtol=1e-4, atol=1e-5)
+    # a pair with a single never seen in training still falls back to the row means
+    ds2 = make_planted(n_genes=15, contexts=("c0",), singles=singles, combos=(("a0", "a1"),))
+    t2 = np.flatnonzero(ds2.obs["pert_id"].isin(["a0+a1", "a5"]))
     m2 = get_model("linear", n_components=k).fit(ds2, np.setdiff1d(np.arange(ds2.n_obs), t2))
     out, _ = m2.predict(ds2, t2)
-    np.testing.assert_allclose(out[0], m2.row_means_, rtol=1e-6)
+    np.testing.assert_allclose(
+        out[ds2.obs["pert_id"].to_numpy()[t2] == "a5"],
+        m2.row_means_[None].repeat(int((ds2.obs["pert_id"].to_numpy()[t2] == "a5").sum()), axis=0),
+        rtol=1e-5,
+    )

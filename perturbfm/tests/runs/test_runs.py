@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from omicsrun import InputError
 from perturbfm.data.artifact import dataset_hash, load_dataset, save_dataset
@@ -81,6 +82,53 @@ def test_predictions_match_a_direct_fit(setup):
     assert metrics["perturbench"]["global"]["rmse"] == pytest.approx(direct["perturbench"]["global"]["rmse"])
     calibration = json.loads((setup["run_dir"] / "calibration.json").read_text())
     assert calibration == metrics["uncertainty"]
+
+
+def test_ood_auroc_separates_validation_from_test(setup):
+    # context_ood: the test context has no validation cells, so every validation cell is the
+    # in-distribution side; the score is the per-cell mean predicted variance (metric genes).
+    ds = load_dataset(setup["root"] / "data")
+    split = setup["split"]
+    preds = load_predictions(setup["run_dir"] / "predictions.npz")
+    val = split.val_idx[~ds.is_control[split.val_idx]]
+    np.testing.assert_array_equal(preds["val_idx"], val)
+    model = get_model("ridge", alpha=3.0).fit(ds, split.train_idx, seed=4)
+    _, val_var = model.predict(ds, val)
+    np.testing.assert_allclose(preds["val_var"], val_var, rtol=1e-6)
+    genes = split.metric_genes
+    score = np.concatenate([val_var[:, genes].mean(axis=1), preds["var"][:, genes].mean(axis=1)])
+    labels = np.r_[np.zeros(val.size), np.ones(preds["idx"].size)]
+    metrics = json.loads((setup["run_dir"] / "metrics.json").read_text())
+    unc = metrics["uncertainty"]
+    assert unc["ood_auroc"] == pytest.approx(roc_auc_score(labels, score))
+    assert unc["ood_auroc_labels"].startswith("validation cells")
+
+
+def test_per_label_aggregates_match_weighted_group_means(setup):
+    ds = load_dataset(setup["root"] / "data")
+    split = setup["split"]
+    preds = load_predictions(setup["run_dir"] / "predictions.npz")
+    test = preds["idx"]
+    control = split.test_idx[ds.is_control[split.test_idx]]
+    perts = np.unique(ds.obs["pert_id"].to_numpy()[test])
+    labels = {p: i % 2 for i, p in enumerate(perts)}
+    out = evaluate_predictions(
+        ds, test_idx=test, control_idx=control, mean=preds["mean"], var=preds["var"], pert_labels=labels
+    )
+    per_pert = out["scperturbench"]["per_perturbation"]  # one context: one group per perturbation
+    n_cells = ds.obs["pert_id"].iloc[test].value_counts()
+    for lab in (0, 1):
+        members = [p for p in perts if labels[p] == lab]
+        expected = np.average([per_pert[p]["pcc_delta"] for p in members], weights=n_cells[members])
+        got = out["scperturbench"]["per_label"][str(lab)]
+        assert got["pcc_delta"] == pytest.approx(expected)
+        assert got["n_cells"] == int(n_cells[members].sum()) and got["n_groups"] == len(members)
+    assert (
+        "per_label"
+        not in evaluate_predictions(
+            ds, test_idx=test, control_idx=control, mean=preds["mean"], var=preds["var"]
+        )["perturbench"]
+    )
 
 
 def test_report_is_self_contained(setup):

@@ -17,6 +17,6 @@ def demo(
     """Run the end-to-end demo and print the baseline x split summary table."""
     from perturbfm.demo import run_demo
 
-    summary = run_demo(out, overwrite=overwrite)
+    summary = run_demo(out, overwrite=overwrite, progress=lambda msg: typer.echo(msg, err=True))
     typer.echo(summary["markdown"])
     typer.echo(f"summary={summary['paths']['markdown']}")

@@ -47,17 +47,22 @@ def baseline(
     ),
 ) -> None:
     """Fit, predict the split's test cells, evaluate every panel; print run_dir=<folder>."""
+    from rich.console import Console
+
     from perturbfm.runs import train_baseline
 
-    run_dir = train_baseline(
-        data_dir=data,
-        split_hash=split,
-        baseline=name,
-        params=parse_params(param),
-        runs_root=runs_root,
-        seed=seed,
-        split_dir=split_dir,
-    )
+    # A transient spinner on a terminal; nothing on a pipe, so error output stays one line.
+    with Console(stderr=True).status("perturbfm train: starting") as status:
+        run_dir = train_baseline(
+            data_dir=data,
+            split_hash=split,
+            baseline=name,
+            params=parse_params(param),
+            runs_root=runs_root,
+            seed=seed,
+            split_dir=split_dir,
+            progress=lambda msg: status.update(f"perturbfm train: {msg}"),
+        )
     typer.echo(f"run_dir={run_dir}")
 
 

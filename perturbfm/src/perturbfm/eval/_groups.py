@@ -110,19 +110,35 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def aggregate(
-    per_group: dict[str, np.ndarray], groups: Groups
+    per_group: dict[str, np.ndarray], groups: Groups, pert_labels: dict[str, object] | None = None
 ) -> dict[str, dict[str, dict[str, float | None]] | dict[str, float | None]]:
-    """Global / per-perturbation / per-context cell-weighted means of per-group metrics."""
+    """Global / per-perturbation / per-context cell-weighted means of per-group metrics.
+
+    With ``pert_labels`` (perturbation id -> label), also ``per_label``: the same means over
+    the groups of each label (keys are the labels as strings, plus ``n_groups`` and
+    ``n_cells`` per label).
+    """
     w = groups.n_cells.astype(np.float64)
 
     def summarise(mask: np.ndarray) -> dict[str, float | None]:
         return {k: to_json(weighted_mean(v[mask], w[mask])) for k, v in per_group.items()}
 
-    return {
+    out = {
         "global": summarise(np.ones(groups.n_groups, dtype=bool)),
         "per_perturbation": {p: summarise(groups.pert == p) for p in np.unique(groups.pert)},
         "per_context": {c: summarise(groups.context == c) for c in np.unique(groups.context)},
     }
+    if pert_labels:
+        label = pd.Series(groups.pert).map({str(k): str(v) for k, v in pert_labels.items()}).to_numpy()
+        out["per_label"] = {
+            lab: {
+                **summarise(label == lab),
+                "n_groups": int((label == lab).sum()),
+                "n_cells": int(groups.n_cells[label == lab].sum()),
+            }
+            for lab in sorted({x for x in label if isinstance(x, str)})
+        }
+    return out
 
 
 def to_json(value: float) -> float | None:

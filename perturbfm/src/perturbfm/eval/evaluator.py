@@ -55,6 +55,8 @@ def validate_predictions(
     idx: object,
     expected_idx: object,
     n_genes: int,
+    *,
+    part: str = "test",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check predictions against the rows they must cover; return float arrays.
 
@@ -68,6 +70,8 @@ def validate_predictions(
         Rows they must be for (the split's test rows), same order.
     n_genes
         Number of genes of the dataset.
+    part
+        Which rows these are (``"test"`` or ``"validation"``), for the messages.
 
     Returns
     -------
@@ -85,12 +89,12 @@ def validate_predictions(
         msg = f"predictions idx must be 1-D; found shape {idx_arr.shape}"
         raise InputError(msg)
     if idx_arr.shape != exp.shape:
-        msg = f"predictions cover {idx_arr.size} rows but the split's test set has {exp.size}"
+        msg = f"{part} predictions cover {idx_arr.size} rows but the split's {part} set has {exp.size}"
         raise InputError(msg)
     if not np.array_equal(idx_arr.astype(np.int64, copy=False), exp.astype(np.int64, copy=False)):
         bad = int(np.flatnonzero(idx_arr != exp)[0])
         msg = (
-            f"predictions idx does not match the split's test rows (same order expected); "
+            f"{part} predictions idx does not match the split's {part} rows (same order expected); "
             f"first difference at position {bad}: found {idx_arr[bad]}, expected {exp[bad]}"
         )
         raise InputError(msg)
@@ -98,21 +102,21 @@ def validate_predictions(
     for name, value in (("mean", mean), ("var", var)):
         arr = np.asarray(value)
         if arr.shape != (exp.size, n_genes):
-            msg = f"predictions {name} must have shape ({exp.size}, {n_genes}); found {arr.shape}"
+            msg = f"{part} predictions {name} must have shape ({exp.size}, {n_genes}); found {arr.shape}"
             raise InputError(msg)
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            msg = f"predictions {name} must be numeric; found dtype {arr.dtype}"
+            msg = f"{part} predictions {name} must be numeric; found dtype {arr.dtype}"
             raise InputError(msg)
         arr = arr.astype(np.float64, copy=False)
         n_bad = int((~np.isfinite(arr)).sum())
         if n_bad:
-            msg = f"predictions {name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
+            msg = f"{part} predictions {name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
             raise InputError(msg)
         out.append(arr)
     n_neg = int((out[1] < 0).sum())
     if n_neg:
         msg = (
-            f"predictions var holds {n_neg} negative value(s) (min {out[1].min():.3g}); "
+            f"{part} predictions var holds {n_neg} negative value(s) (min {out[1].min():.3g}); "
             "variances must be >= 0"
         )
         raise InputError(msg)
@@ -191,6 +195,8 @@ def evaluate_predictions(
     var: np.ndarray,
     metric_genes: Sequence[str] | Sequence[int] | None = None,
     ood_labels: np.ndarray | None = None,
+    id_var: np.ndarray | None = None,
+    pert_labels: dict[str, object] | None = None,
     seed: int = 0,
 ) -> dict:
     """Every metric panel for predictions of the test split.
@@ -210,7 +216,17 @@ def evaluate_predictions(
         Genes (ids or column positions) the metrics use, e.g. the split's HVGs; all genes
         when None.
     ood_labels
-        Optional booleans (n_test,), true for out-of-distribution cells.
+        Optional booleans (n_test,), true for out-of-distribution cells. They take
+        precedence over ``id_var``.
+    id_var
+        Optional predicted variances (n_id, n_genes) of in-distribution held-out cells
+        (the split's validation cells, whose groups were seen in training). With it and no
+        ``ood_labels``, ``ood_auroc`` separates these cells (label 0) from the test cells
+        (label 1, out of distribution by the split's construction).
+    pert_labels
+        Optional label per perturbation id (e.g. a combo split's number of singles seen in
+        training); every panel then also reports ``per_label`` aggregates (perturbations
+        without a label are left out of them).
     seed
         Seed of the random tie-breaking in rank metrics.
 
@@ -233,6 +249,14 @@ def evaluate_predictions(
             )
             raise InputError(msg)
         ood_labels = ood_labels.astype(bool)
+    if id_var is not None:
+        id_var = np.asarray(id_var, dtype=np.float64)
+        if id_var.ndim != 2 or id_var.shape[1] != ds.n_genes:
+            msg = f"id_var must have shape (n_id, {ds.n_genes}); found {id_var.shape}"
+            raise InputError(msg)
+        if not np.isfinite(id_var).all() or (id_var < 0).any():
+            msg = "id_var must hold finite, non-negative variances"
+            raise InputError(msg)
     genes = _gene_positions(ds, metric_genes)
     groups = build_groups(ds.obs, test_idx)
     if groups.n_groups == 0:
@@ -281,15 +305,16 @@ def evaluate_predictions(
         exclude=exclude,
         seed=seed,
     )
-    return {
-        "scperturbench": aggregate(scpb, groups),
-        "perturbench": aggregate(ptb, groups),
-        "uncertainty": _uncertainty_panel(ds, groups, mean, var, genes, ood_labels),
+    out = {
+        "scperturbench": aggregate(scpb, groups, pert_labels),
+        "perturbench": aggregate(ptb, groups, pert_labels),
+        "uncertainty": _uncertainty_panel(ds, groups, mean, var, genes, ood_labels, id_var),
         # Predicted deltas are the model's own (group mean of ``mean``), so a model that
         # predicts one delta for all perturbations shows zero spread.
         "diagnostics": _diagnostics(groups, pred_mean - mctrl_mean, true_mean - c_mean[gctx], gctx),
         "registry": metric_registry(),
     }
+    return out
 
 
 def _uncertainty_panel(
@@ -299,6 +324,7 @@ def _uncertainty_panel(
     var: np.ndarray,
     genes: np.ndarray,
     ood_labels: np.ndarray | None,
+    id_var: np.ndarray | None = None,
 ) -> dict:
     rows, pos = groups.rows, groups.pos
     parts = []
@@ -319,6 +345,18 @@ def _uncertainty_panel(
         out["n_cells"] = int(mask.sum())
         return out
 
+    if labels is not None:
+        ood_source = "obs['is_ood'] of the test cells"
+        ood_auroc = unc.ood_auroc(score, labels)
+    elif id_var is not None and id_var.shape[0] > 0:
+        ood_source = "validation cells (in-distribution, 0) vs test cells (out-of-distribution, 1)"
+        id_score = id_var[:, genes].mean(axis=1)
+        ood_auroc = unc.ood_auroc(
+            np.concatenate([id_score, score]),
+            np.concatenate([np.zeros(id_score.size, dtype=bool), np.ones(score.size, dtype=bool)]),
+        )
+    else:
+        ood_source, ood_auroc = None, None
     everything = unc.summarise(stats, g)
     cell_ctx = groups.context[groups.code]
     cell_pert = groups.pert[groups.code]
@@ -328,7 +366,8 @@ def _uncertainty_panel(
         "mse": everything["mse"],
         "mean_var": everything["mean_var"],
         "risk_coverage": unc.risk_coverage(stats["sq"], stats["var"], g),
-        "ood_auroc": unc.ood_auroc(score, labels),
+        "ood_auroc": ood_auroc,
+        "ood_auroc_labels": ood_source,
         "per_context": {c: subset(cell_ctx == c) for c in np.unique(groups.context)},
         "per_perturbation": {p: subset(cell_pert == p) for p in np.unique(groups.pert)},
     }

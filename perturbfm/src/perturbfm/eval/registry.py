@@ -23,7 +23,8 @@ SUBSAMPLE = "at most 2,000 cells per group, drawn without replacement with seed 
 GROUP_AGG = (
     "computed per (pert_id, context_id) group of non-control test cells; per perturbation, "
     "per context and global values are means over groups weighted by the number of cells "
-    "(groups where the metric is undefined are skipped)"
+    "(groups where the metric is undefined are skipped); for combo splits also per_label: "
+    "the same mean over held-out combinations with 0, 1 or 2 singles seen in training"
 )
 CELL_AGG = "pooled over entries (cells x genes) of the subset it reports on"
 
@@ -254,8 +255,15 @@ _SPECS: tuple[MetricSpec, ...] = (
         "ood_auroc",
         "uncertainty",
         "higher",
-        "ROC AUC of the per-cell mean predicted variance as a score for ood_labels "
-        "(sklearn roc_auc_score); None when labels are absent or of one class",
+        "ROC AUC (sklearn roc_auc_score) of the per-cell mean predicted variance over the "
+        "metric genes as a score for out-of-distribution membership. Labels: obs['is_ood'] of "
+        "the test cells when the dataset has that column; otherwise the split's validation "
+        "cells (held-out cells of training (pert_id, context) groups, restricted to the test "
+        "cells' contexts when any are there: in-distribution, 0) vs "
+        "its test cells (held-out contexts/perturbations/combinations: out-of-distribution, "
+        "1), which needs the run to predict the validation cells (train baseline does; "
+        "predictions.npz val_* arrays for eval). 0.5 = no separation; None without two "
+        "classes. 'ood_auroc_labels' names the source",
         METRIC_GENES,
         CELL_AGG,
     ),

@@ -92,6 +92,16 @@ def _panel_tables(metrics: Mapping[str, Any], registry: Mapping[str, Any]) -> st
             parts.append(f"<h3>{panel} &mdash; per context</h3>")
             rows = [[c, *[vals.get(n) for n in names]] for c, vals in per_ctx.items()]
             parts.append(_table(rows, ["context", *names]))
+        per_label = block.get("per_label", {})
+        if per_label:
+            parts.append(
+                f"<h3>{panel} &mdash; per combination label (number of its singles seen in training)</h3>"
+            )
+            rows = [
+                [lab, vals.get("n_groups"), vals.get("n_cells"), *[vals.get(n) for n in names]]
+                for lab, vals in per_label.items()
+            ]
+            parts.append(_table(rows, ["singles seen", "groups", "cells", *names]))
     return "\n".join(parts)
 
 
@@ -151,7 +161,9 @@ def _uncertainty_tables(unc: Mapping[str, Any]) -> str:
             ]
         )
     head = ["cells", *[f"coverage@{k}" for k in levels], "NLL", "MSE", "mean var", "AURC", "OOD AUROC"]
-    return _table(rows, head)
+    note = unc.get("ood_auroc_labels")
+    note_html = f"<p class='note'>OOD AUROC labels: {html.escape(str(note))}.</p>" if note else ""
+    return _table(rows, head) + note_html
 
 
 def _scatter_panels(

@@ -10,6 +10,7 @@ failure leaves no partial run behind; an existing run is never overwritten.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class RunInputs:
     split: Any  # perturbfm.splits.Split
     test_idx: np.ndarray  # non-control test rows (the rows predictions cover)
     control_idx: np.ndarray  # control test rows (the reference controls)
+    val_idx: np.ndarray  # non-control validation rows of the test contexts (else all of them)
 
     @property
     def ood_labels(self) -> np.ndarray | None:
@@ -64,14 +66,33 @@ def load_run_inputs(data_dir: PathLike, split_hash: str, *, split_dir: PathLike 
     if (~is_ctrl).sum() == 0:
         msg = f"split {split.frozen_hash[:12]} has no perturbed test rows; nothing to predict"
         raise InputError(msg)
+    val = np.asarray(split.val_idx, dtype=np.int64)
+    val = val[~ds.is_control[val]]
+    # The in-distribution reference of the OOD AUROC: validation cells of the contexts under
+    # test when there are any (combo, perturbation_ood), else all of them (context_ood), so
+    # that context-level variance differences do not pass for OOD separation.
+    contexts = ds.obs["context_id"].to_numpy()
+    same = np.isin(contexts[val], np.unique(contexts[test[~is_ctrl]]))
+    if same.any():
+        val = val[same]
     return RunInputs(
-        ds=ds, data_hash=data_hash, split=split, test_idx=test[~is_ctrl], control_idx=test[is_ctrl]
+        ds=ds,
+        data_hash=data_hash,
+        split=split,
+        test_idx=test[~is_ctrl],
+        control_idx=test[is_ctrl],
+        val_idx=val,
     )
 
 
-def _evaluate(inputs: RunInputs, mean: np.ndarray, var: np.ndarray, seed: int) -> dict[str, Any]:
+def _evaluate(
+    inputs: RunInputs, mean: np.ndarray, var: np.ndarray, seed: int, val_var: np.ndarray | None
+) -> dict[str, Any]:
     from perturbfm.eval import evaluate_predictions
 
+    # A combo split labels each held-out combination by the number of its singles seen in
+    # training; the panels then report every metric per label too.
+    pert_labels = inputs.split.labels if inputs.split.name == "combo" else None
     return evaluate_predictions(
         inputs.ds,
         test_idx=inputs.test_idx,
@@ -80,6 +101,8 @@ def _evaluate(inputs: RunInputs, mean: np.ndarray, var: np.ndarray, seed: int) -
         var=var,
         metric_genes=inputs.split.metric_genes,
         ood_labels=inputs.ood_labels,
+        id_var=val_var,
+        pert_labels=pert_labels,
         seed=seed,
     )
 
@@ -93,11 +116,12 @@ def _write_run(
     mean: np.ndarray,
     var: np.ndarray,
     seed: int,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
     overwrite: bool = False,
 ) -> Path:
     from perturbfm.report import render_run_report
 
-    metrics = _evaluate(inputs, mean, var, seed)
+    metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
     split_hash = inputs.split.frozen_hash
     header = {
         "run": run_dir.name,
@@ -124,7 +148,10 @@ def _write_run(
     with output_dir(run_dir, overwrite=overwrite, what="run") as tmp:
         write_json(tmp / "config.json", manifest)
         write_text(tmp / "split_hash.txt", split_hash + "\n")
-        write_bytes(tmp / "predictions.npz", predictions_bytes(mean, var, inputs.test_idx))
+        write_bytes(
+            tmp / "predictions.npz",
+            predictions_bytes(mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx),
+        )
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "calibration.json", metrics["uncertainty"])
         write_text(tmp / "report.html", html)
@@ -140,6 +167,7 @@ def train_baseline(
     runs_root: PathLike = "runs",
     seed: int = 0,
     split_dir: PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Fit a registered model on a split's training rows, predict its test rows, write a run.
 
@@ -159,6 +187,8 @@ def train_baseline(
         Seed passed to ``fit`` and to the evaluation's tie-breaking.
     split_dir
         Split store folder (default: ``$PERTURBFM_SPLIT_DIR`` or ``splits/``).
+    progress
+        Called with a one-line message before each stage (the CLI prints it to stderr).
 
     Returns
     -------
@@ -167,10 +197,17 @@ def train_baseline(
     """
     from perturbfm.models import get_model
 
+    say = progress or (lambda _msg: None)
     model = get_model(baseline, **(params or {}))
+    say(f"loading {data_dir} and split {split_hash[:12]}")
     inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
+    say(f"fitting {baseline} on {inputs.split.train_idx.size} training rows")
     model.fit(inputs.ds, inputs.split.train_idx, seed=seed)
+    say(f"predicting {inputs.test_idx.size} test and {inputs.val_idx.size} validation cells")
     mean, var = model.predict(inputs.ds, inputs.test_idx)
+    # Validation cells are held out from fitting but belong to training groups: the
+    # in-distribution reference of the OOD AUROC.
+    val = model.predict(inputs.ds, inputs.val_idx) if inputs.val_idx.size else None
     config = {
         "kind": "train_baseline",
         "model": {"name": baseline, "params": model.get_params()},
@@ -183,6 +220,7 @@ def train_baseline(
     config_hash = sha256_json({k: v for k, v in config.items() if k != "data_dir"})
     config["config_hash"] = config_hash
     run_id = make_run_id(split_hash=inputs.split.frozen_hash, model_name=baseline, config_hash=config_hash)
+    say("computing the metric panels and the report")
     return _write_run(
         unique_run_dir(runs_root, run_id),
         inputs=inputs,
@@ -191,6 +229,7 @@ def train_baseline(
         mean=mean,
         var=var,
         seed=seed,
+        val=val,
     )
 
 
@@ -223,6 +262,16 @@ def eval_predictions(
     mean, var = validate_predictions(
         preds["mean"], preds["var"], preds["idx"], inputs.test_idx, inputs.ds.n_genes
     )
+    val = None
+    if "val_var" in preds:
+        val = validate_predictions(
+            preds["val_mean"],
+            preds["val_var"],
+            preds["val_idx"],
+            inputs.val_idx,
+            inputs.ds.n_genes,
+            part="validation",
+        )
     config = {
         "kind": "eval_predictions",
         "predictions": str(Path(preds_path).resolve()),
@@ -243,5 +292,6 @@ def eval_predictions(
         mean=mean.astype(np.float32),
         var=var.astype(np.float32),
         seed=seed,
+        val=None if val is None else (val[0].astype(np.float32), val[1].astype(np.float32)),
         overwrite=overwrite,
     )

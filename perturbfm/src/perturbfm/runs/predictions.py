@@ -1,4 +1,9 @@
-"""The ``predictions.npz`` file: ``mean`` and ``var`` (n, n_genes) and ``idx`` (n,) dataset rows."""
+"""The ``predictions.npz`` file: ``mean`` and ``var`` (n, n_genes) and ``idx`` (n,) dataset rows.
+
+Optionally also ``val_mean``, ``val_var`` (n_val, n_genes) and ``val_idx`` (n_val,): predictions
+for the split's non-control validation rows (in-distribution held-out cells), which the
+uncertainty panel uses as the in-distribution side of its OOD AUROC.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,32 @@ import numpy as np
 from omicsrun import InputError
 
 PREDICTION_KEYS = ("mean", "var", "idx")
+VAL_KEYS = ("val_mean", "val_var", "val_idx")
 
 
-def predictions_bytes(mean: np.ndarray, var: np.ndarray, idx: np.ndarray) -> bytes:
-    """``predictions.npz`` content (float32 mean/var, int64 idx), for an atomic write."""
+def predictions_bytes(
+    mean: np.ndarray,
+    var: np.ndarray,
+    idx: np.ndarray,
+    *,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    val_idx: np.ndarray | None = None,
+) -> bytes:
+    """``predictions.npz`` content (float32 mean/var, int64 idx), for an atomic write.
+
+    ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions.
+    """
+    arrays = {
+        "mean": np.asarray(mean, dtype=np.float32),
+        "var": np.asarray(var, dtype=np.float32),
+        "idx": np.asarray(idx, dtype=np.int64),
+    }
+    if val is not None and val_idx is not None:
+        arrays["val_mean"] = np.asarray(val[0], dtype=np.float32)
+        arrays["val_var"] = np.asarray(val[1], dtype=np.float32)
+        arrays["val_idx"] = np.asarray(val_idx, dtype=np.int64)
     buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        mean=np.asarray(mean, dtype=np.float32),
-        var=np.asarray(var, dtype=np.float32),
-        idx=np.asarray(idx, dtype=np.int64),
-    )
+    np.savez_compressed(buf, **arrays)
     return buf.getvalue()
 
 
@@ -32,7 +52,8 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``mean`` and ``var`` (n, n_genes) and ``idx`` (n,), as stored (validated later
+        ``mean`` and ``var`` (n, n_genes) and ``idx`` (n,) (plus the ``val_*`` arrays when
+        present), as stored (validated later
         against the split by :func:`perturbfm.eval.validate_predictions`).
     """
     path = Path(path)
@@ -48,7 +69,15 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                     f"expected {list(PREDICTION_KEYS)}, found {npz.files}"
                 )
                 raise InputError(msg)
-            return {k: np.asarray(npz[k]) for k in PREDICTION_KEYS}
+            out = {k: np.asarray(npz[k]) for k in PREDICTION_KEYS}
+            present = [k for k in VAL_KEYS if k in npz.files]
+            if present and len(present) != len(VAL_KEYS):
+                msg = f"predictions file {path} has {present} but not all of {list(VAL_KEYS)}"
+                raise InputError(msg)
+            out.update({k: np.asarray(npz[k]) for k in present})
+            return out
+    except InputError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         msg = f"cannot read {path} as a .npz predictions file ({type(err).__name__}: {err})"
         raise InputError(msg) from None
