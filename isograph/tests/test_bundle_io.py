@@ -120,6 +120,14 @@ def test_newer_format_version_is_refused(written):
         read_bundle(written)
 
 
+def test_other_format_is_refused(written):
+    manifest = _manifest(written)
+    manifest["format"] = "isograph-fit"
+    _set_manifest(written, manifest)
+    with pytest.raises(InputError, match="has format 'isograph-fit'; expected 'isograph-bundle'"):
+        read_bundle(written)
+
+
 def test_write_refuses_existing_folder_unless_overwrite(written):
     with pytest.raises(InputError, match="already holds results"):
         write_bundle(_bundle(), written)

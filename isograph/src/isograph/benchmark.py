@@ -8,7 +8,10 @@ Layout under ``root``::
     artifacts/reports/<stage>-runtime-memory.json     wall, CPU seconds, peak RSS per fixture
 
 Each fit runs in a fresh child process (``spawn``), so its peak resident set size is its own
-and not the parent's: the child reads the bundle, fits, writes, and reports its ``ru_maxrss``.
+and not the parent's: the child reads the bundle, fits, writes, and reports its high-water
+resident set size. On Linux that is ``VmHWM`` from ``/proc/self/status``, not ``ru_maxrss``:
+the kernel carries the forking parent's RSS over ``exec`` into ``ru_maxrss``, so a parent that
+has just generated a large fixture would otherwise be charged to the fit.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from typing import Any
 
 import pandas as pd
 
-from isograph.backends.base import get_backend
 from isograph.bundle import Bundle, read_bundle, write_bundle
 from isograph.bundle.io import bundle_hash
+from isograph.fit import resolve_configs
 from isograph.fixtures import GENERATOR_VERSION, fixture_spec, make_fixture, naive_modules, suite_fixtures
 from isograph.fixtures.generate import spec_hash
 from isograph.scoring import score_fit
@@ -79,6 +82,23 @@ def ensure_dataset(root: Path, suite: str, fixture: str, *, seed: int) -> tuple[
     return path, False
 
 
+def peak_rss_bytes() -> int:
+    """High-water resident set size of this process since its ``exec``, in bytes.
+
+    ``VmHWM`` from ``/proc/self/status`` where it exists (Linux); otherwise ``ru_maxrss``
+    (which on Linux would also include the forking parent's RSS at ``exec`` time).
+    """
+    import resource
+
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+    scale = 1 if platform.system() == "Darwin" else 1024  # macOS reports bytes, Linux KiB
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale)
+
+
 def _fit_in_child(
     bundle_path: str, out_dir: str, backend: str, seed: int, overrides: dict[str, str], *, overwrite: bool
 ) -> dict[str, Any]:
@@ -88,7 +108,7 @@ def _fit_in_child(
     from isograph.fit import fit_bundle, write_fit
 
     bundle = read_bundle(bundle_path)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_before = peak_rss_bytes()
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     result = fit_bundle(bundle, backend=backend, seed=seed, overrides=overrides)
@@ -97,12 +117,11 @@ def _fit_in_child(
     write_start = time.perf_counter()
     write_fit(result, out_dir, overwrite=overwrite)
     write_seconds = time.perf_counter() - write_start
-    final = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "wall_seconds": wall,
         "cpu_seconds": (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime),
         "write_seconds": write_seconds,
-        "peak_rss_bytes": int(final.ru_maxrss * 1024),  # Linux reports KiB
+        "peak_rss_bytes": peak_rss_bytes(),
         "rss_before_fit_bytes": int(rss_before),
     }
 
@@ -230,8 +249,9 @@ def run_benchmark(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         msg = f"seed must be a non-negative integer; found {seed!r}"
         raise InputError(msg)
-    get_backend(backend)  # raises InputError naming the registered backends
     overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
+    # Unknown backend or override key fails here, before any fixture is generated.
+    resolve_configs(backend, overrides)
     stage = stage or f"{suite}-{backend}"
     stage_dir, bench_json, runtime_json = _check_stage(root, stage, overwrite=overwrite)
     if overwrite and stage_dir.exists():
@@ -262,7 +282,8 @@ def run_benchmark(
         "backend": backend,
         "seed": seed,
         "measured": "each fit in a fresh spawned child process: wall and CPU (user+sys, all threads) "
-        "seconds of fit_bundle; peak_rss_bytes = the child's ru_maxrss (imports, bundle read, fit, write)",
+        "seconds of fit_bundle; peak_rss_bytes = the child's own high-water RSS (VmHWM: imports, "
+        "bundle read, fit, write)",
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "versions": package_versions(("isograph",)),
         "fixtures": {},

@@ -10,7 +10,7 @@ import pytest
 import isograph.benchmark as bench_mod
 from isograph.bundle import read_bundle
 from isograph.cli import main
-from isograph.cli.benchmark import parse_overrides
+from isograph.fit import parse_overrides
 from isograph.fixtures import naive_modules
 from omicsrun import InputError
 
@@ -30,6 +30,11 @@ def _exit_code(argv, capsys):
         (["benchmark", "--suite", "core_v1", "--backend", "nope"], "unknown backend 'nope'"),
         (["benchmark", "--suite", "core_v1", "--fixture", "nope"], "no fixture 'nope'"),
         (["benchmark", "--suite", "core_v1", "--", "novalue"], "key=value"),
+        # checked before any fixture is generated: tmp_path stays empty
+        (
+            ["benchmark", "--suite", "core_v1", "--", "baseline.nope=1"],
+            "unknown override key 'baseline.nope'",
+        ),
         (
             ["fixtures", "generate", "--suite", "core_v1", "--fixture", "nope", "--out", "X"],
             "no fixture 'nope'",
@@ -49,7 +54,7 @@ def test_bad_input_exits_2_with_one_line(argv, needle, tmp_path, capsys):
 
 
 def test_overrides_parse():
-    assert parse_overrides(["--", "a.b=1", "c=x=y"]) == {"a.b": "1", "c": "x=y"}
+    assert parse_overrides(["a.b=1", "c=x=y"]) == {"a.b": "1", "c": "x=y"}
     with pytest.raises(InputError, match="key=value"):
         parse_overrides(["=1"])
 
@@ -86,6 +91,11 @@ def test_benchmark_command_passes_overrides_and_prints_table(tmp_path, monkeypat
     assert seen == {"baseline.min_module_size": "7"}
     report = json.loads((tmp_path / "artifacts" / "reports" / "t1-benchmark.json").read_text())
     assert report["overrides"] == {"baseline.min_module_size": "7"}
+    # a stage that already holds results is refused (one line, exit 2) and left as it was
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "artifacts").rglob("*"))
+    code, err = _exit_code([*argv, "--no-progress"], capsys)
+    assert code == 2 and "already has results" in err and len(err.splitlines()) == 1
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "artifacts").rglob("*")) == before
 
 
 def test_fixtures_generate_writes_readable_bundles(tmp_path, capsys):

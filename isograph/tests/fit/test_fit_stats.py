@@ -34,7 +34,7 @@ def test_trait_tests_match_scipy():
     )
     samples.loc[3, "age"] = np.nan
     table = trait_associations(eig, samples, ["age", "Dx", "condition"])
-    assert list(table.columns) == ["module_id", "trait", "test", "statistic", "pvalue", "qvalue", "n"]
+    assert list(table.columns) == ["module_id", "trait", "kind", "test", "statistic", "pvalue", "qvalue", "n"]
     for module in eig.columns:
         row = table[(table.module_id == module) & (table.trait == "age")].iloc[0]
         ok = samples["age"].notna()
@@ -50,6 +50,20 @@ def test_trait_tests_match_scipy():
         f, p = stats.f_oneway(*[eig.loc[samples.condition == c, module] for c in "abcd"])
         assert row.test == "anova_f" and row.statistic == pytest.approx(f) and row.pvalue == pytest.approx(p)
     np.testing.assert_allclose(table["qvalue"], stats.false_discovery_control(table["pvalue"]))
+
+
+def test_regressed_covariates_are_corrected_apart_from_traits():
+    rng = np.random.default_rng(1)
+    n = 30
+    eig = pd.DataFrame(rng.standard_normal((n, 2)), columns=["M000", "M001"])
+    samples = pd.DataFrame(
+        {"sample_id": [f"s{i}" for i in range(n)], "age": rng.normal(50, 9, n), "Dx": rng.choice(["a", "b"], n)}
+    )
+    table = trait_associations(eig, samples, ["age", "Dx"], regressed=["age"])
+    assert set(table.loc[table.trait == "age", "kind"]) == {"covariate"}
+    assert set(table.loc[table.trait == "Dx", "kind"]) == {"trait"}
+    for kind, rows in table.groupby("kind"):
+        np.testing.assert_allclose(rows["qvalue"], stats.false_discovery_control(rows["pvalue"]))
 
 
 def test_benjamini_hochberg_by_hand_and_nan():

@@ -1,5 +1,12 @@
 """Module-discovery backends behind one contract (see :mod:`isograph.backends.base`)."""
 
-from isograph.backends.base import UNASSIGNED, Backend, BackendResult, available_backends, get_backend, register
+from isograph.backends.base import (
+    UNASSIGNED,
+    Backend,
+    BackendResult,
+    available_backends,
+    get_backend,
+    register,
+)
 
 __all__ = ["UNASSIGNED", "Backend", "BackendResult", "available_backends", "get_backend", "register"]

@@ -64,6 +64,9 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         if not isinstance(entries, list) or not all(isinstance(e, dict) and "filename" in e for e in entries):
             msg = f"{path}: {key!r} must be a list of objects with a 'filename'; found {entries!r:.200}"
             raise InputError(msg)
+    if manifest.get("format", FORMAT_NAME) != FORMAT_NAME:
+        msg = f"{path} has format {manifest['format']!r}; expected {FORMAT_NAME!r} (a dataset bundle)"
+        raise InputError(msg)
     version = manifest.get("format_version", FORMAT_VERSION)
     if isinstance(version, int) and version > FORMAT_VERSION:
         msg = f"{path} has format_version {version}; this IsoGraph reads versions up to {FORMAT_VERSION}"

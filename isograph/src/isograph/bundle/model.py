@@ -126,7 +126,9 @@ class Bundle:
             )
             raise InputError(msg)
         n_samples = len(self.samples)
-        tx = _check_counts(self.transcript_counts, len(self.transcripts), n_samples, "transcript counts", "transcripts")
+        tx = _check_counts(
+            self.transcript_counts, len(self.transcripts), n_samples, "transcript counts", "transcripts"
+        )
         object.__setattr__(self, "transcript_counts", tx)
         if self.gene_counts is not None:
             gc = _check_counts(self.gene_counts, len(self.genes), n_samples, "gene counts", "genes")

@@ -15,20 +15,6 @@ app.add_typer(fixtures_app, name="fixtures")
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def parse_overrides(args: list[str]) -> dict[str, str]:
-    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``; anything else is an InputError."""
-    out: dict[str, str] = {}
-    for arg in args:
-        if arg == "--":
-            continue
-        key, sep, value = arg.partition("=")
-        if not sep or not key.strip():
-            msg = f"overrides after -- must look like key=value; found {arg!r}"
-            raise InputError(msg)
-        out[key.strip()] = value
-    return out
-
-
 @app.command("benchmark", context_settings=_EXTRA)
 def benchmark_command(
     ctx: typer.Context,
@@ -46,6 +32,7 @@ def benchmark_command(
     Dotted overrides for the fit go after ``--``, e.g. ``-- baseline.min_module_size=10``.
     """
     from isograph.benchmark import run_benchmark, summary_table
+    from isograph.fit import parse_overrides
 
     result = run_benchmark(
         suite=suite,
@@ -55,7 +42,7 @@ def benchmark_command(
         seed=seed,
         root=root,
         overwrite=overwrite,
-        overrides=parse_overrides(list(ctx.args)),
+        overrides=parse_overrides([a for a in ctx.args if a != "--"]),
         show_progress=progress,
     )
     table = summary_table(result["benchmark"], result["runtime"])

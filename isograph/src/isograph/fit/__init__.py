@@ -11,6 +11,7 @@ from isograph.fit.core import (
     bundle_content_hash,
     fit_bundle,
     parse_overrides,
+    resolve_configs,
     write_fit,
 )
 from isograph.fit.stats import (
@@ -34,6 +35,7 @@ __all__ = [
     "gene_roles",
     "module_eigengenes",
     "parse_overrides",
+    "resolve_configs",
     "trait_associations",
     "write_fit",
 ]

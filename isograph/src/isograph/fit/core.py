@@ -99,6 +99,31 @@ def bundle_content_hash(bundle: Bundle) -> str:
     return sha256_json(parts)
 
 
+def resolve_configs(backend: str, overrides: Mapping[str, str] | None = None) -> tuple[Any, FeatureConfig]:
+    """The backend and feature configs after dotted overrides.
+
+    Parameters
+    ----------
+    backend
+        Registered backend name.
+    overrides
+        ``<backend>.<field>`` or ``features.<field>`` -> value text.
+
+    Returns
+    -------
+    tuple
+        ``(backend_config, feature_config)``.
+
+    Raises
+    ------
+    InputError
+        Unknown backend, unknown override key (the message lists the valid keys), or a value
+        of the wrong type.
+    """
+    model = get_backend(backend)
+    return _resolve_configs(backend, model.config_class(), dict(overrides or {}))
+
+
 def _resolve_configs(
     backend_name: str, backend_config: Any, overrides: Mapping[str, str]
 ) -> tuple[Any, FeatureConfig]:
@@ -208,15 +233,23 @@ def _summarise(
     order = pd.Index(bundle.gene_ids)
     modules = result.modules.copy()
     modules["gene_id"] = modules["gene_id"].astype(str)
-    modules = modules.iloc[np.argsort(order.get_indexer(modules["gene_id"]), kind="stable")].reset_index(
-        drop=True
+    # One row per bundle gene: genes the backend never saw (single-isoform genes in a
+    # switch-only fit) are unassigned, in gene-table order.
+    modules = (
+        modules.set_index("gene_id")["module_id"]
+        .astype(str)
+        .reindex(order, fill_value=UNASSIGNED)
+        .rename_axis("gene_id")
+        .reset_index()
     )
     module_of = pd.Series(modules["module_id"].astype(str).to_numpy(), index=modules["gene_id"].to_numpy())
     feature_module = module_of.reindex(features.gene_ids.astype(str)).fillna(UNASSIGNED).to_numpy(dtype=str)
     sizes = modules.loc[modules["module_id"] != UNASSIGNED, "module_id"].value_counts()
     module_ids = sorted(sizes.index, key=lambda m: (-sizes[m], m))
     eigengenes = module_eigengenes(features, feature_module, module_ids)
-    traits = trait_associations(eigengenes.reset_index(drop=True), bundle.samples, trait_list)
+    traits = trait_associations(
+        eigengenes.reset_index(drop=True), bundle.samples, trait_list, regressed=features.covariates
+    )
     scores = feature_scores(features, feature_module, eigengenes, result.edges)
     roles = gene_roles(features, modules, eigengenes) if features.is_multiplex else None
     config = {

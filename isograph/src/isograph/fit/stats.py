@@ -79,7 +79,11 @@ def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
 
 
 def trait_associations(
-    eigengenes: pd.DataFrame, samples: pd.DataFrame, traits: Sequence[str]
+    eigengenes: pd.DataFrame,
+    samples: pd.DataFrame,
+    traits: Sequence[str],
+    *,
+    regressed: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Test every module eigengene against every trait.
 
@@ -96,19 +100,23 @@ def trait_associations(
         Sample table (n_samples rows).
     traits
         Columns to test.
+    regressed
+        Covariates regressed out of the features. Their rows are kept as a check (they should
+        show no association) with ``kind`` ``"covariate"``, and their BH correction is done
+        apart from the traits', so these near-certain nulls do not dilute the traits' q values.
 
     Returns
     -------
     pandas.DataFrame
-        ``module_id``, ``trait``, ``test``, ``statistic``, ``pvalue``, ``qvalue`` (BH over the
-        whole table), ``n``.
+        ``module_id``, ``trait``, ``kind`` (``trait``/``covariate``), ``test``, ``statistic``,
+        ``pvalue``, ``qvalue`` (BH within each kind), ``n``.
 
     Raises
     ------
     InputError
         For a trait absent from the sample table, or one that is constant.
     """
-    columns = ["module_id", "trait", "test", "statistic", "pvalue", "qvalue", "n"]
+    columns = ["module_id", "trait", "kind", "test", "statistic", "pvalue", "qvalue", "n"]
     available = [c for c in map(str, samples.columns) if c != "sample_id"]
     for trait in traits:
         if trait not in samples.columns:
@@ -135,6 +143,7 @@ def trait_associations(
                 {
                     "module_id": modules,
                     "trait": str(trait),
+                    "kind": "covariate" if trait in set(regressed) else "trait",
                     "test": test,
                     "statistic": statistic,
                     "pvalue": pvalue,
@@ -144,10 +153,12 @@ def trait_associations(
         )
     if not frames or not len(modules):
         return pd.DataFrame(
-            {c: pd.Series(dtype=object if c in ("module_id", "trait", "test") else float) for c in columns}
+            {c: pd.Series(dtype=object if c in ("module_id", "trait", "kind", "test") else float) for c in columns}
         )
     table = pd.concat(frames, ignore_index=True)
-    table["qvalue"] = benjamini_hochberg(table["pvalue"].to_numpy())
+    table["qvalue"] = np.nan
+    for _, rows in table.groupby("kind").groups.items():
+        table.loc[rows, "qvalue"] = benjamini_hochberg(table.loc[rows, "pvalue"].to_numpy())
     return table[columns]
 
 
