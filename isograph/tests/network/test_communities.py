@@ -41,3 +41,32 @@ def test_small_components_are_left_alone_and_seed_is_reproducible():
     a = split_large_components(labels, i, j, np.ones(len(i)), max_fraction=0.2, seed=3)[0]
     b = split_large_components(labels, i, j, np.ones(len(i)), max_fraction=0.2, seed=3)[0]
     np.testing.assert_array_equal(a, b)
+
+
+def test_merge_close_modules_matches_eigengene_correlation():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    from isograph.network.eigengenes import eigengene_matrix, merge_close_modules, standardize
+
+    rng = np.random.default_rng(0)
+    n = 60
+    programs = rng.standard_normal((n, 3))
+    # modules 0 and 1 follow program 0 (one program cut in two); 2 follows program 1; 3 program 2
+    source = np.repeat([0, 0, 1, 2], 15)
+    labels = np.repeat([0, 1, 2, 3], 15)
+    x = programs[:, source] * 2.0 + rng.standard_normal((n, 60))
+    z = standardize(x)
+    eig = eigengene_matrix(z, labels, np.arange(4))
+    # second computation: first PC by sklearn-free numpy eigh of the module covariance
+    block = z[:, labels == 2]
+    w, v = np.linalg.eigh(block.T @ block)
+    pc = block @ v[:, -1]
+    assert abs(np.corrcoef(pc, eig[:, 2])[0, 1]) > 0.999
+    r = np.corrcoef(eig.T)
+    expected = fcluster(linkage(squareform(1 - r, checks=False), "average"), t=0.15, criterion="distance")
+    merged, n_merged = merge_close_modules(z, labels, cut_height=0.15)
+    assert n_merged == 4 - len(set(expected)) == 1
+    assert adjusted_rand_score(expected[labels], merged) == 1.0
+    same, none = merge_close_modules(z, labels, cut_height=0.0)
+    assert none == 0 and adjusted_rand_score(labels, same) == 1.0

@@ -10,16 +10,12 @@ from scipy import stats
 
 from isograph.backends.base import UNASSIGNED
 from isograph.features.build import ABUNDANCE, SWITCH, FeatureSet
+from isograph.network.eigengenes import eigengene_matrix
+from isograph.network.eigengenes import standardize as _standardize
 from omicsrun import InputError
 
 ROLE_THRESHOLD = 0.2
 """|r| with the module eigengene at which a channel counts as active in a gene's role."""
-
-
-def _standardize(values: np.ndarray) -> np.ndarray:
-    centred = values - values.mean(axis=0)
-    scale = centred.std(axis=0)
-    return centred / np.where(scale > 0, scale, 1.0)
 
 
 def module_eigengenes(
@@ -43,15 +39,8 @@ def module_eigengenes(
         and its sign makes it correlate positively with the module's mean feature.
     """
     z = _standardize(np.asarray(features.matrix, dtype=np.float64))
-    out = np.zeros((z.shape[0], len(module_ids)))
-    for k, module in enumerate(module_ids):
-        block = z[:, feature_module == module]
-        u, s, _ = np.linalg.svd(block, full_matrices=False)
-        pc = u[:, 0] * s[0]
-        if pc @ block.mean(axis=1) < 0:
-            pc = -pc
-        out[:, k] = pc
-    frame = pd.DataFrame(_standardize(out), columns=list(module_ids))
+    out = eigengene_matrix(z, np.asarray(feature_module), np.asarray(module_ids))
+    frame = pd.DataFrame(out, columns=list(module_ids))
     frame.index = pd.Index(features.sample_ids.astype(str), name="sample_id")
     return frame
 
@@ -153,7 +142,10 @@ def trait_associations(
         )
     if not frames or not len(modules):
         return pd.DataFrame(
-            {c: pd.Series(dtype=object if c in ("module_id", "trait", "kind", "test") else float) for c in columns}
+            {
+                c: pd.Series(dtype=object if c in ("module_id", "trait", "kind", "test") else float)
+                for c in columns
+            }
         )
     table = pd.concat(frames, ignore_index=True)
     table["qvalue"] = np.nan
