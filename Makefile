@@ -24,7 +24,7 @@ $(STAMP): common/pyproject.toml isograph/pyproject.toml perturbfm/pyproject.toml
 demo: demo-isograph demo-perturbfm
 
 demo-isograph: $(STAMP)
-	$(BIN)/isograph benchmark --suite core_v1 --backend baseline --stage demo --overwrite
+	$(BIN)/isograph benchmark --suite core_v1 --backend baseline --root demo_out/isograph --overwrite
 
 demo-perturbfm: $(STAMP)
 	$(BIN)/perturbfm demo --out demo_out/perturbfm --overwrite

@@ -9,6 +9,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import isograph  # noqa: E402, F401
-import omicsrun  # noqa: E402, F401
-import perturbfm  # noqa: E402, F401
+import isograph  # noqa: F401
+import omicsrun  # noqa: F401
+import perturbfm  # noqa: F401

@@ -106,7 +106,9 @@ def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, w
 
 
 @contextlib.contextmanager
-def output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "output") -> Iterator[Path]:
+def output_dir(
+    path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "output"
+) -> Iterator[Path]:
     """Assemble a folder atomically.
 
     Yields a temporary sibling folder to write into. When the block finishes, the folder is

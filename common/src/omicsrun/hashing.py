@@ -23,7 +23,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def sha256_files(paths: Iterable[str | os.PathLike[str]], *, root: str | os.PathLike[str] | None = None) -> str:
+def sha256_files(
+    paths: Iterable[str | os.PathLike[str]], *, root: str | os.PathLike[str] | None = None
+) -> str:
     """One digest over several files: each file's name (relative to ``root``) and content digest."""
     digest = hashlib.sha256()
     base = Path(root) if root is not None else None
@@ -61,5 +63,5 @@ def sha256_array(array: np.ndarray) -> str:
     digest = hashlib.sha256()
     digest.update(str(arr.dtype).encode())
     digest.update(str(arr.shape).encode())
-    digest.update(memoryview(arr.reshape(-1).view(np.uint8)))
+    digest.update(arr.reshape(-1).view(np.uint8).data)
     return digest.hexdigest()

@@ -159,7 +159,7 @@ def _partition_scores(found: np.ndarray, truth: np.ndarray, min_module_size: int
 
 
 def _aligned_labels(
-    found_modules: pd.DataFrame, truth_modules: pd.DataFrame, universe: Sequence[str]
+    found_modules: pd.DataFrame, truth_modules: pd.DataFrame, universe: Sequence[str] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     for table, what in ((found_modules, "found modules"), (truth_modules, "truth modules")):
         missing = [c for c in ("gene_id", "module_id") if c not in table.columns]
@@ -189,7 +189,7 @@ def score_modules(
     found_modules: pd.DataFrame,
     truth_modules: pd.DataFrame,
     *,
-    universe: Sequence[str],
+    universe: Sequence[str] | np.ndarray,
     seed: int = 0,
     min_module_size: int = MIN_MODULE_SIZE,
 ) -> dict[str, Any]:

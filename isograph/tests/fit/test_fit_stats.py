@@ -57,7 +57,11 @@ def test_regressed_covariates_are_corrected_apart_from_traits():
     n = 30
     eig = pd.DataFrame(rng.standard_normal((n, 2)), columns=["M000", "M001"])
     samples = pd.DataFrame(
-        {"sample_id": [f"s{i}" for i in range(n)], "age": rng.normal(50, 9, n), "Dx": rng.choice(["a", "b"], n)}
+        {
+            "sample_id": [f"s{i}" for i in range(n)],
+            "age": rng.normal(50, 9, n),
+            "Dx": rng.choice(["a", "b"], n),
+        }
     )
     table = trait_associations(eig, samples, ["age", "Dx"], regressed=["age"])
     assert set(table.loc[table.trait == "age", "kind"]) == {"covariate"}

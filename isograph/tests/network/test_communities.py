@@ -60,7 +60,7 @@ def test_merge_close_modules_matches_eigengene_correlation():
     eig = eigengene_matrix(z, labels, np.arange(4))
     # second computation: first PC by sklearn-free numpy eigh of the module covariance
     block = z[:, labels == 2]
-    w, v = np.linalg.eigh(block.T @ block)
+    _, v = np.linalg.eigh(block.T @ block)
     pc = block @ v[:, -1]
     assert abs(np.corrcoef(pc, eig[:, 2])[0, 1]) > 0.999
     r = np.corrcoef(eig.T)

@@ -77,7 +77,8 @@ class PerturbDataset:
     X_pert: np.ndarray
     obs: pd.DataFrame
     var: list[str]
-    delta: np.ndarray | None = None
+    # Optional at construction (computed when omitted); always an array afterwards.
+    delta: np.ndarray = None  # type: ignore[assignment]
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -157,7 +158,6 @@ class PerturbDataset:
     def subset(self, idx: np.ndarray) -> PerturbDataset:
         """Rows ``idx`` as a new dataset (arrays copied into memory)."""
         idx = np.asarray(idx, dtype=np.int64)
-        assert self.delta is not None  # set in __post_init__
         return PerturbDataset(
             X_control=np.asarray(self.X_control[idx]),
             X_pert=np.asarray(self.X_pert[idx]),

@@ -61,7 +61,8 @@ def build_groups(obs: pd.DataFrame, test_idx: np.ndarray) -> Groups:
     keys = pd.MultiIndex.from_arrays([sub["pert_id"].to_numpy(), sub["context_id"].to_numpy()])
     code, uniq = pd.factorize(keys, sort=True)
     first = pd.Series(np.arange(code.size)).groupby(code).first().to_numpy()
-    pert_genes = [list(obs["pert_genes"].iat[rows[i]]) for i in first]
+    gene_lists = obs["pert_genes"].to_numpy()
+    pert_genes: list[list[str]] = [list(gene_lists[rows[i]]) for i in first]
     return Groups(
         pos=pos,
         rows=rows,
@@ -123,7 +124,7 @@ def aggregate(
     def summarise(mask: np.ndarray) -> dict[str, float | None]:
         return {k: to_json(weighted_mean(v[mask], w[mask])) for k, v in per_group.items()}
 
-    out = {
+    out: dict[str, dict[str, dict[str, float | None]] | dict[str, float | None]] = {
         "global": summarise(np.ones(groups.n_groups, dtype=bool)),
         "per_perturbation": {p: summarise(groups.pert == p) for p in np.unique(groups.pert)},
         "per_context": {c: summarise(groups.context == c) for c in np.unique(groups.context)},

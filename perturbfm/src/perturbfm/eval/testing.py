@@ -38,7 +38,9 @@ def make_eval_case(
     """
     rng = np.random.default_rng(seed)
     var = [f"G{i}" for i in range(n_genes)]
-    xp, xc, rows = [], [], []
+    xp: list[np.ndarray] = []
+    xc: list[np.ndarray] = []
+    rows: list[tuple[str, str, bool, list[str]]] = []
     for c in range(n_contexts):
         base = rng.gamma(2.0, 1.0, n_genes)
         ctrl = np.maximum(base + rng.normal(0, 0.5, (n_ctrl, n_genes)), 0)

@@ -29,7 +29,9 @@ def make_planted(
     rows, ctrl, delta = [], [], []
     for c in contexts:
         base = rng.normal(2, 0.5, n_genes)
-        groups = [("control", [])] + [(g, [g]) for g in singles] + [(f"{a}+{b}", [a, b]) for a, b in combos]
+        groups: list[tuple[str, list[str]]] = (
+            [("control", [])] + [(g, [g]) for g in singles] + [(f"{a}+{b}", [a, b]) for a, b in combos]
+        )
         for pert, genes in groups:
             d = sum((effect[(g, c)] for g in genes), np.zeros(n_genes))
             for i in range(n_cells):

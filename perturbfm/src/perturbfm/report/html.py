@@ -183,7 +183,7 @@ def _scatter_panels(
     pert_of = np.array([g.split(" | ")[0] for g in groups], dtype=object)
     order = sorted(
         range(len(groups)),
-        key=lambda i: -(score.get(pert_of[i]) if score.get(pert_of[i]) is not None else -np.inf),
+        key=lambda i: -score.get(pert_of[i], -np.inf),
     )
     if len(order) > n_panels:
         pick = np.unique(np.linspace(0, len(order) - 1, n_panels).round().astype(int))

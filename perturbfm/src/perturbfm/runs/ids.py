@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ def make_run_id(*, split_hash: str, model_name: str, config_hash: str, now: date
     return f"{when:%Y%m%d-%H%M%S}_{split_hash[:7]}_{name}_{config_hash[:7]}"
 
 
-def unique_run_dir(runs_root: str | Path, run_id: str) -> Path:
+def unique_run_dir(runs_root: str | os.PathLike[str], run_id: str) -> Path:
     """``runs_root/run_id``, or ``run_id-2``, ``-3``... when taken: runs are never overwritten."""
     root = Path(runs_root)
     candidate, k = root / run_id, 1

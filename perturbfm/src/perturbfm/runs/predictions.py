@@ -32,7 +32,7 @@ def predictions_bytes(
 
     ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions.
     """
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "mean": np.asarray(mean, dtype=np.float32),
         "var": np.asarray(var, dtype=np.float32),
         "idx": np.asarray(idx, dtype=np.int64),
@@ -42,7 +42,8 @@ def predictions_bytes(
         arrays["val_var"] = np.asarray(val[1], dtype=np.float32)
         arrays["val_idx"] = np.asarray(val_idx, dtype=np.int64)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    # numpy stubs: a **dict could hold the bool allow_pickle keyword; these keys never do
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 

@@ -84,7 +84,7 @@ def _summed_embedding(
     n = len(gene_lists)
     long = pd.DataFrame({"row": np.arange(n), "gene": gene_lists}).explode("gene")
     long = long[long["gene"].notna()]
-    pos = index.get_indexer(long["gene"].to_numpy(dtype=object))
+    pos = index.get_indexer(pd.Index(long["gene"].to_numpy(dtype=object)))
     rows = long["row"].to_numpy(dtype=np.int64)
     ok = np.bincount(rows, minlength=n) > 0
     ok[rows[pos < 0]] = False
@@ -138,7 +138,7 @@ class LinearModel(PerturbationModel):
         if mode == "auto":
             measured = pd.Index(ds.var)
             all_genes = pd.Series(genes).explode().dropna().to_numpy(dtype=object)
-            mode = "gene" if measured.get_indexer(all_genes).min(initial=0) >= 0 else "training"
+            mode = "gene" if measured.get_indexer(pd.Index(all_genes)).min(initial=0) >= 0 else "training"
         self.embedding_ = mode
         if mode == "gene":
             self.embedding_index_ = pd.Index(ds.var)
