@@ -19,7 +19,6 @@ Bundles written before ``format``/``format_version`` existed are accepted.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -32,6 +31,7 @@ from isograph.bundle.model import TRUTH_KINDS, Bundle
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.hashing import sha256_dir
+from omicsrun.readers import read_json_object
 
 FORMAT_NAME = "isograph-bundle"
 FORMAT_VERSION = 1
@@ -47,14 +47,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     if not path.is_file():
         msg = f"bundle folder {root} has no manifest.json; expected a dataset bundle"
         raise InputError(msg)
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        msg = f"{path} is not valid JSON: {err}"
-        raise InputError(msg) from err
-    if not isinstance(manifest, dict):
-        msg = f"{path} must hold a JSON object; found {type(manifest).__name__}"
-        raise InputError(msg)
+    manifest = read_json_object(path, what="bundle manifest")
     for key in ("sample_table", "feature_tables", "matrices"):
         if key not in manifest:
             msg = f"{path} has no {key!r} key; keys are {sorted(manifest)}"

@@ -20,7 +20,6 @@ same data stored either way hash alike and the hash does not depend on zip times
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import pandas as pd
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.hashing import canonical_json
+from omicsrun.readers import read_json_object
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.data.graph import save_graph
 
@@ -176,11 +176,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if not meta_path.is_file():
         msg = f"dataset folder {path} has no meta.json; expected a PerturbFM dataset artifact"
         raise InputError(msg)
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        msg = f"{meta_path} is not valid JSON ({err.msg} at line {err.lineno})"
-        raise InputError(msg) from None
+    meta = read_json_object(meta_path, what="dataset metadata")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         msg = f"{meta_path} has format {found!r}; expected {FORMAT_NAME!r}"

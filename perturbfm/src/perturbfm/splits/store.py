@@ -9,7 +9,6 @@ under the name is refused.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from omicsrun import InputError
 from omicsrun.atomic import dumps_json, write_text
 from omicsrun.hashing import sha256_json
+from omicsrun.readers import read_json_object
 from perturbfm.splits.split import Split
 
 SPLIT_DIR_ENV = "PERTURBFM_SPLIT_DIR"
@@ -83,15 +83,7 @@ class SplitStore:
         return matches[0]
 
     def _read(self, path: Path) -> dict[str, Any]:
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            msg = f"split file {path} is not valid JSON ({err}); it was edited or corrupted"
-            raise InputError(msg) from None
-        if not isinstance(data, dict):
-            msg = f"split file {path} holds a {type(data).__name__}; expected a JSON object"
-            raise InputError(msg)
-        return data
+        return read_json_object(path, what="split file (edited or corrupted?)")
 
     def load(self, hash_or_prefix: str, *, data_hash: str | None = None) -> Split:
         """Read and verify a split.
