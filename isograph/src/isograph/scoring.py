@@ -14,7 +14,10 @@ Definitions (``../shared/design/ANCHORS.md``):
 - ``unassigned_fraction``, ``n_modules`` (found modules, unassigned excluded, before the size
   filter), ``n_scored_modules`` (after it), ``n_true_modules``;
 - ``<score>_permuted``: the same score against a truth whose labels are permuted over the
-  universe (seeded; module sizes kept), and ``<score>_over_permuted`` = score / that;
+  universe (seeded; module sizes kept), and ``<score>_over_permuted`` = score / that
+  (Saelens et al.'s normalisation) for the scores that are not chance-corrected: recovery,
+  relevance, F_rr and NMI. ARI is already chance-corrected (its permuted value is about 0,
+  of either sign), so dividing by it gives noise; ``ari_permuted`` is reported alone;
 - ``role_recall[R]``: fraction of truth genes with role R whose fitted ``module_role`` is R
   (genes missing from the fitted role table are misses).
 """
@@ -89,6 +92,8 @@ METRICS: dict[str, Metric] = {
     )
 }
 PERMUTED_SCORES = ("recovery", "relevance", "f_rr", "ari", "nmi", "ari_assigned", "nmi_assigned")
+# ARI is chance-corrected: no ratio to its (near-zero) permuted value.
+RATIO_SCORES = ("recovery", "relevance", "f_rr", "nmi", "nmi_assigned")
 
 
 def _codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,8 +231,9 @@ def score_modules(
     for name in PERMUTED_SCORES:
         base = perm_scores[name]
         scores[f"{name}_permuted"] = base
-        ratio = scores[name] / base if base not in (0.0,) and np.isfinite(base) else float("nan")
-        scores[f"{name}_over_permuted"] = float(ratio)
+        if name in RATIO_SCORES:
+            ratio = scores[name] / base if base != 0.0 and np.isfinite(base) else float("nan")
+            scores[f"{name}_over_permuted"] = float(ratio)
     return scores
 
 
