@@ -57,3 +57,12 @@ def test_written_files_and_folders_get_the_usual_permissions(tmp_path):
         assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o755
     finally:
         os.umask(mask)
+
+
+def test_check_seed():
+    from omicsrun.errors import check_seed
+
+    assert check_seed(3) == 3 and check_seed(np.int64(4)) == 4 and type(check_seed(np.int64(4))) is int
+    for bad in (-1, True, 1.5, "2", None):
+        with pytest.raises(InputError, match="seed must be a non-negative integer"):
+            check_seed(bad)

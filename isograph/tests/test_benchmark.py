@@ -56,6 +56,10 @@ def test_runner_layout_scores_and_refusal(tmp_path, monkeypatch):
     assert runtime["fixtures"]["nonlinear"]["peak_rss_bytes"] == 2**20
     assert (fit_dir / "run.log").read_text().count("\n") >= 3
     assert (fit_dir / "snapshot-core_v1-baseline-nonlinear-baseline-v0.1.0-seed3.json").is_file()
+    table = bench_mod.summary_table(report, runtime).set_index("fixture")
+    assert table.loc["nonlinear", "f_rr"] == pytest.approx(expected["f_rr"])
+    assert table.loc["nonlinear", "naive_f_rr"] == pytest.approx(expected["f_rr"])
+    assert table.loc["nonlinear", "peak_rss_mib"] == pytest.approx(1.0)  # 2**20 bytes
 
     with pytest.raises(InputError, match="already has results"):
         bench_mod.run_benchmark(
@@ -68,6 +72,10 @@ def test_runner_layout_scores_and_refusal(tmp_path, monkeypatch):
     )
     assert (data / "transcript_counts.npz").stat().st_mtime_ns == before
     assert again["benchmark"]["fixtures"]["nonlinear"]["dataset_hash"] == entry["dataset_hash"]
+    # an unreadable manifest regenerates the dataset rather than failing
+    (data / "manifest.json").write_text("not json")
+    path, reused = bench_mod.ensure_dataset(tmp_path, "core_v1", "nonlinear", seed=3)
+    assert not reused and bench_mod.bundle_hash(path) == entry["dataset_hash"]
     # another seed regenerates the dataset in place
     path, reused = bench_mod.ensure_dataset(tmp_path, "core_v1", "nonlinear", seed=4)
     assert not reused and read_bundle(path).provenance["seed"] == "4"

@@ -55,6 +55,7 @@ def test_hand_computed_example():
     )
     assert scores["unassigned_fraction"] == pytest.approx(1 / 17)
     assert scores["n_modules"] == 3
+    assert scores["n_scored_modules"] == 3  # X (5 universe genes), Y (6), Q (5)
     assert scores["n_true_modules"] == 2
     assert scores["n_genes"] == 17
     assert 0 < scores["nmi"] < 1
@@ -140,11 +141,15 @@ def test_role_recall_by_hand():
     assert role_recall(None, truth_roles)["role_recall"]["coupled"] == 0.0
     with pytest.raises(InputError, match="module_role"):
         role_recall(fitted.drop(columns="module_role"), truth_roles)
+    with pytest.raises(InputError, match="truth roles table has no column 'role'"):
+        role_recall(fitted, truth_roles.drop(columns="role"))
 
 
 def test_bad_inputs_and_registry():
     with pytest.raises(InputError, match="no column 'module_id'"):
         score_modules(FOUND.drop(columns="module_id"), TRUTH, universe=GENES)
+    with pytest.raises(InputError, match="truth modules table has no column 'gene_id'"):
+        score_modules(FOUND, TRUTH.drop(columns="gene_id"), universe=GENES)
     with pytest.raises(InputError, match="outside the gene universe"):
         score_modules(FOUND, TRUTH, universe=GENES[:5])
     assert METRICS["unassigned_fraction"].higher_is_better is False

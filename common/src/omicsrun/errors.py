@@ -11,3 +11,19 @@ from __future__ import annotations
 
 class InputError(ValueError):
     """Bad input from the user: the message names what was expected and what was found."""
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` as an ``int`` when it is a non-negative integer (not a bool).
+
+    Raises
+    ------
+    InputError
+        For anything else, naming what was found.
+    """
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        msg = f"seed must be a non-negative integer; found {seed!r}"
+        raise InputError(msg)
+    return int(seed)

@@ -16,7 +16,6 @@ has just generated a large fixture would otherwise be charged to the fit.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import platform
@@ -38,7 +37,9 @@ from isograph.fixtures.generate import spec_hash
 from isograph.scoring import score_fit
 from omicsrun import InputError
 from omicsrun.atomic import write_json, write_text
+from omicsrun.errors import check_seed
 from omicsrun.manifest import package_versions, utc_now
+from omicsrun.readers import read_json_object
 
 REPORT_FORMAT = "isograph-benchmark"
 REPORT_FORMAT_VERSION = 1
@@ -63,12 +64,11 @@ def ensure_dataset(root: Path, suite: str, fixture: str, *, seed: int) -> tuple[
     version and spec hash. Returns the folder and whether it was reused.
     """
     path = dataset_dir(root, suite, fixture)
-    manifest = path / "manifest.json"
-    if manifest.is_file():
-        try:
-            provenance = json.loads(manifest.read_text()).get("provenance", {})
-        except json.JSONDecodeError:
-            provenance = {}
+    try:
+        provenance = read_json_object(path / "manifest.json", what="bundle manifest").get("provenance")
+    except InputError:  # missing or unreadable: generate afresh
+        provenance = None
+    if isinstance(provenance, dict):
         wanted = {
             "suite": suite,
             "fixture": fixture,
@@ -246,9 +246,7 @@ def run_benchmark(
     if unknown:
         msg = f"suite {suite!r} has no fixture {unknown[0]!r}; expected one of {names}"
         raise InputError(msg)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        msg = f"seed must be a non-negative integer; found {seed!r}"
-        raise InputError(msg)
+    seed = check_seed(seed)
     overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
     # Unknown backend or override key fails here, before any fixture is generated.
     resolve_configs(backend, overrides)

@@ -115,6 +115,24 @@ def summarize_bundle(bundle: Bundle) -> dict[str, Any]:
     }
 
 
+def check_export_target(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Refuse a folder, or an existing file unless ``overwrite``; return the path.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is a folder, or exists and ``overwrite`` is false.
+    """
+    out = Path(path)
+    if out.is_dir():
+        msg = f"export target {out} is a folder; expected a .json file path"
+        raise InputError(msg)
+    if out.exists() and not overwrite:
+        msg = f"export target {out} already exists; choose a new file or pass --overwrite"
+        raise InputError(msg)
+    return out
+
+
 def export_summary(
     bundle: Bundle, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> dict[str, Any]:
@@ -125,13 +143,7 @@ def export_summary(
     InputError
         When ``path`` exists (and ``overwrite`` is false) or is a folder.
     """
-    out = Path(path)
-    if out.is_dir():
-        msg = f"export target {out} is a folder; expected a .json file path"
-        raise InputError(msg)
-    if out.exists() and not overwrite:
-        msg = f"export target {out} already exists; choose a new file or pass --overwrite"
-        raise InputError(msg)
+    out = check_export_target(path, overwrite=overwrite)
     summary = summarize_bundle(bundle)
     write_json(out, summary)
     return summary

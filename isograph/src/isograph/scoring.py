@@ -137,7 +137,10 @@ def jaccard_matrix(
     return pd.DataFrame(jac, index=f_names[f_keep], columns=t_names[t_keep])
 
 
-def _partition_scores(found: np.ndarray, truth: np.ndarray, min_module_size: int) -> dict[str, float]:
+def _partition_scores(
+    found: np.ndarray, truth: np.ndarray, min_module_size: int
+) -> tuple[dict[str, float], int]:
+    """The partition scores, and the number of found modules the Jaccard scores used."""
     jac = jaccard_matrix(found, truth, min_module_size=min_module_size).to_numpy()
     if jac.shape[0] == 0 or jac.shape[1] == 0:
         recovery = relevance = 0.0
@@ -152,7 +155,7 @@ def _partition_scores(found: np.ndarray, truth: np.ndarray, min_module_size: int
         nmi_assigned = float(normalized_mutual_info_score(truth[both], found[both]))
     else:
         ari_assigned = nmi_assigned = float("nan")
-    return {
+    scores = {
         "recovery": recovery,
         "relevance": relevance,
         "f_rr": f_rr,
@@ -161,16 +164,21 @@ def _partition_scores(found: np.ndarray, truth: np.ndarray, min_module_size: int
         "ari_assigned": ari_assigned,
         "nmi_assigned": nmi_assigned,
     }
+    return scores, jac.shape[0]
+
+
+def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        msg = f"{what} table has no column {missing[0]!r}; columns are {list(map(str, table.columns))}"
+        raise InputError(msg)
 
 
 def _aligned_labels(
     found_modules: pd.DataFrame, truth_modules: pd.DataFrame, universe: Sequence[str] | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    for table, what in ((found_modules, "found modules"), (truth_modules, "truth modules")):
-        missing = [c for c in ("gene_id", "module_id") if c not in table.columns]
-        if missing:
-            msg = f"{what} table has no column {missing[0]!r}; columns are {list(map(str, table.columns))}"
-            raise InputError(msg)
+    _require_columns(found_modules, ("gene_id", "module_id"), "found modules")
+    _require_columns(truth_modules, ("gene_id", "module_id"), "truth modules")
     genes = pd.Index(pd.unique(np.asarray(universe, dtype=str)))
     found_map = found_modules.drop_duplicates("gene_id")
     found_series = pd.Series(
@@ -217,17 +225,24 @@ def score_modules(
     -------
     dict
         Scores named in the module docstring.
+
+    Raises
+    ------
+    InputError
+        When a table lacks ``gene_id`` or ``module_id``, or the truth names genes outside the
+        universe.
     """
     found, truth = _aligned_labels(found_modules, truth_modules, universe)
-    scores: dict[str, Any] = _partition_scores(found, truth, min_module_size)
+    partition, n_scored = _partition_scores(found, truth, min_module_size)
+    scores: dict[str, Any] = dict(partition)
     found_names = np.unique(found[found != UNASSIGNED])
     scores["unassigned_fraction"] = float(np.mean(found == UNASSIGNED)) if found.size else float("nan")
     scores["n_modules"] = int(found_names.size)
-    scores["n_scored_modules"] = int(jaccard_matrix(found, truth, min_module_size=min_module_size).shape[0])
+    scores["n_scored_modules"] = int(n_scored)
     scores["n_true_modules"] = int(np.unique(truth[truth != BACKGROUND]).size)
     scores["n_genes"] = int(found.size)
     permuted = np.random.default_rng(seed).permutation(truth)
-    perm_scores = _partition_scores(found, permuted, min_module_size)
+    perm_scores, _ = _partition_scores(found, permuted, min_module_size)
     for name in PERMUTED_SCORES:
         base = perm_scores[name]
         scores[f"{name}_permuted"] = base
@@ -252,13 +267,18 @@ def role_recall(fitted_roles: pd.DataFrame | None, truth_roles: pd.DataFrame) ->
     dict
         ``{"role_recall": {role: recall}, "role_support": {role: n_truth_genes}}``; a role
         with no truth genes has recall NaN.
+
+    Raises
+    ------
+    InputError
+        When ``truth_roles`` lacks ``gene_id``/``role`` or ``fitted_roles`` lacks
+        ``gene_id``/``module_role``.
     """
+    _require_columns(truth_roles, ("gene_id", "role"), "truth roles")
     if fitted_roles is None:
         fitted = pd.Series(dtype=str)
     else:
-        if "module_role" not in fitted_roles.columns or "gene_id" not in fitted_roles.columns:
-            msg = f"fitted role table needs gene_id and module_role; columns are {list(fitted_roles.columns)}"
-            raise InputError(msg)
+        _require_columns(fitted_roles, ("gene_id", "module_role"), "fitted role")
         dedup = fitted_roles.drop_duplicates("gene_id")
         fitted = pd.Series(dedup["module_role"].astype(str).to_numpy(), index=dedup["gene_id"].astype(str))
     truth_role = truth_roles["role"].astype(str).to_numpy()

@@ -105,3 +105,15 @@ def test_fixtures_generate_writes_readable_bundles(tmp_path, capsys):
     assert bundle.provenance["seed"] == "2" and bundle.n_genes == 1200
     code, err = _exit_code(argv, capsys)
     assert code == 2 and "already holds" in err
+
+
+def test_fixtures_generate_checks_every_target_before_writing(tmp_path, capsys):
+    (tmp_path / "nonlinear").mkdir()
+    (tmp_path / "nonlinear" / "keep.txt").write_text("x")
+    argv = ["fixtures", "generate", "--suite", "core_v1", "--out", str(tmp_path)]
+    code, err = _exit_code([*argv, "--fixture", "standard", "--fixture", "nonlinear"], capsys)
+    assert code == 2 and "already holds" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nonlinear"]  # standard not written
+    code, err = _exit_code([*argv, "--fixture", "standard", "--seed", "-1"], capsys)
+    assert code == 2 and "non-negative integer" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nonlinear"]

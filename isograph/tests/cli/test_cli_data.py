@@ -217,3 +217,22 @@ def test_salmon_quant_dir_through_the_cli(tmp_path, capsys):
     assert bundle.n_samples == 2 and bundle.provenance["source"] == "salmon"
     assert bundle.provenance["filter_min_samples"] == "2"  # default min(3, n_samples)
     assert "mean_effective_length" in bundle.transcripts.columns
+
+
+def test_lengths_without_counts_is_refused(tmp_path, inputs, capsys):
+    out = tmp_path / "b"
+    argv = ["import", "--quant-dir", str(tmp_path), "--lengths", str(inputs["counts"]), "--out", str(out)]
+    assert _run(argv) == 2
+    _one_line_error(capsys, "--lengths goes with --counts")
+    assert not out.exists()
+
+
+def test_export_to_a_folder_is_refused(tmp_path, inputs, capsys):
+    bundle = tmp_path / "b"
+    assert _run(_import_args(inputs, bundle)) == 0
+    target = tmp_path / "a_folder"
+    target.mkdir()
+    capsys.readouterr()
+    assert _run(["export", "--bundle", str(bundle), "--out", str(target)]) == 2
+    _one_line_error(capsys, "is a folder")
+    assert list(target.iterdir()) == []

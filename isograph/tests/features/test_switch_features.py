@@ -67,6 +67,16 @@ def test_log_cpm_matches_edger_formula():
     assert log_cpm(counts)[0, 2] == pytest.approx(expected[0, 2])
 
 
+def test_switch_scores_and_log_cpm_reject_bad_input():
+    counts = np.ones((3, 4))
+    with pytest.raises(InputError, match="pseudocount must be > 0; found 0"):
+        switch_scores(counts, np.zeros(3, dtype=int), pseudocount=0)
+    with pytest.raises(InputError, match=r"one row per transcript \(2 gene codes\); found shape \(3, 4\)"):
+        switch_scores(counts, np.zeros(2, dtype=int))
+    with pytest.raises(InputError, match="prior_count must be > 0; found -1"):
+        log_cpm(counts, prior_count=-1)
+
+
 def test_residualize_matches_per_feature_lstsq_and_is_orthogonal():
     rng = np.random.default_rng(3)
     samples = pd.DataFrame(

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from isograph.bundle import Bundle
-from isograph.features import FeatureSet
+from isograph.features import FeatureSet, build_features
 from isograph.fit import (
     benjamini_hochberg,
     fit_bundle,
@@ -191,8 +191,31 @@ def test_fit_bundle_multiplex_outputs(multiplex_fit, tmp_path):
     write_fit(result, out, overwrite=True)
 
 
+def test_feature_scores_match_direct_correlations_and_edge_counts(multiplex_fit):
+    bundle, result = multiplex_fit
+    scores = result.feature_scores
+    features = build_features(bundle)
+    eig = result.eigengenes
+    # kME and the best other |r| by np.corrcoef, one feature at a time (a sample of them).
+    for row in scores.dropna(subset=["kme"]).sample(20, random_state=0).itertuples():
+        x = features.matrix[:, features.feature_ids == row.feature_id][:, 0].astype(np.float64)
+        r = {m: np.corrcoef(x, eig[m])[0, 1] for m in eig.columns}
+        assert row.kme == pytest.approx(r[row.module_id], abs=1e-6)
+        assert row.max_abs_r_other == pytest.approx(
+            max(abs(v) for m, v in r.items() if m != row.module_id), abs=1e-6
+        )
+    # Degree and connectivity of a gene by brute force over the edge list.
+    for gene in scores["gene_id"].drop_duplicates().sample(20, random_state=0):
+        touching = result.edges[(result.edges.gene_a == gene) | (result.edges.gene_b == gene)]
+        rows = scores[scores.gene_id == gene]
+        assert (rows["degree"] == len(touching)).all()
+        np.testing.assert_allclose(rows["connectivity"], np.abs(touching["weight"]).sum())
+
+
 def test_fit_bundle_bad_input():
     bundle = make_fixture("core_v1", "standard", seed=0)
+    with pytest.raises(InputError, match="seed must be a non-negative integer; found -1"):
+        fit_bundle(bundle, seed=-1)
     with pytest.raises(InputError, match="unknown backend 'nope'"):
         fit_bundle(bundle, backend="nope")
     with pytest.raises(

@@ -75,3 +75,8 @@ def test_unknown_trait(tmp_path):
     adata.write_h5ad(tmp_path / "tx.h5ad")
     with pytest.raises(InputError, match=r"\['Dx'\].*columns are \['sample_id', 'group', 'age'\]"):
         import_h5ad(tmp_path / "tx.h5ad", gene_key="gene", traits=["Dx"])
+
+
+def test_missing_h5ad(tmp_path):
+    with pytest.raises(InputError, match=r"AnnData file .*absent.h5ad does not exist"):
+        import_h5ad(tmp_path / "absent.h5ad")

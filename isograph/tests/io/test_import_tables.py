@@ -308,3 +308,35 @@ def test_one_column_tx2gene(tmp_path):
     counts, tx2gene, samples = _write_inputs(tmp_path, tx2gene_text="transcript_id\ntA1.1\n")
     with pytest.raises(InputError, match="needs two columns"):
         import_count_table(counts, tx2gene, samples)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("transcript_id\tnote\ntA1.1\tlong\n", "no numeric columns"),
+        ("transcript_id\tlength\ntA1.1\t10\ntA1.1\t20\n", "duplicated transcript ids"),
+    ],
+)
+def test_bad_length_table(tmp_path, text, expected):
+    counts, tx2gene, samples = _write_inputs(tmp_path)
+    lengths = tmp_path / "lengths.tsv"
+    lengths.write_text(text)
+    with pytest.raises(InputError, match=expected):
+        import_count_table(counts, tx2gene, samples, lengths=lengths)
+
+
+def test_missing_sample_table(tmp_path):
+    counts, tx2gene, _ = _write_inputs(tmp_path)
+    with pytest.raises(InputError, match=r"sample table .*absent.csv does not exist"):
+        import_count_table(counts, tx2gene, tmp_path / "absent.csv")
+
+
+def test_provenance_records_each_input_file_and_its_hash(tmp_path):
+    from omicsrun.hashing import sha256_file
+
+    counts, tx2gene, samples = _write_inputs(tmp_path)
+    prov = import_count_table(counts, tx2gene, samples).provenance
+    for key, path in {"counts": counts, "tx2gene": tx2gene, "samples": samples}.items():
+        assert prov[f"{key}_file"] == str(path)
+        assert prov[f"{key}_sha256"] == sha256_file(path)
+    assert "lengths_file" not in prov

@@ -4,7 +4,8 @@ Algorithm
 ---------
 1. Features (samples x p, standardised; switch and, in multiplex mode, abundance) are taken
    as they come from :mod:`isograph.features`.
-2. Covariance shrinkage towards the identity: ``Sigma = (1 - l) S + l I`` with S of rank n.
+2. Covariance shrinkage towards a scaled identity: ``Sigma = (1 - l) S + l mu I`` with S of
+   rank n and ``mu = trace(S) / p`` (1 for standardised features).
    The Ledoit-Wolf intensity is computed in closed form (from an n x n Gram matrix) and
    recorded; the network uses ``l = max(l_LW, min_shrinkage)``. Why a floor: a module whose
    genes share one latent program has within-module partial correlations that fall like
@@ -38,11 +39,13 @@ switch modules together; with the default an abundance feature joins a module on
 edges to switch features, so modules stay anchored on switch programs and abundance-only
 members are still placed.
 
-Gene modules: a gene takes the component of its feature; when its switch and abundance
-features sit in different components, the feature with the larger strength (sum of |pcor|
-over its edges) wins, then the larger component. Components with fewer than
-``min_module_size`` genes become :data:`~isograph.backends.base.UNASSIGNED`; modules are
-``M000``, ``M001``... by decreasing gene count. Nothing is random: the seed is ignored.
+Gene modules: a gene takes the component (or Leiden community) of its features, before the
+merge of step 5; when its switch and abundance features sit in different components, the
+feature with the larger strength (sum of |pcor| over its edges) wins, then the larger
+component. Components with fewer than ``min_module_size`` genes become
+:data:`~isograph.backends.base.UNASSIGNED`; modules are ``M000``, ``M001``... by decreasing gene
+count. The only randomness is Leiden's, seeded by ``seed``; when no component is split the
+seed has no effect.
 """
 
 from __future__ import annotations
@@ -135,7 +138,11 @@ class BaselineConfig:
 
 @register("baseline")
 class BaselineNetworkModel:
-    """Shrinkage-regularised sparse partial-correlation network; modules = components."""
+    """Shrinkage-regularised sparse partial-correlation network.
+
+    Modules are its connected components, oversized ones split by Leiden, then merged where
+    their eigengenes nearly coincide (see the module docstring).
+    """
 
     name: ClassVar[str] = "baseline"
     config_class: ClassVar[type] = BaselineConfig

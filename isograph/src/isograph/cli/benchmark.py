@@ -76,13 +76,15 @@ def fixtures_generate(
     """Write fixture bundles to ``OUT/<fixture>/``."""
     from isograph.bundle import write_bundle
     from isograph.fixtures import fixture_spec, make_fixture, suite_fixtures
+    from omicsrun.atomic import check_output_dir
 
     names = list(fixture) if fixture else suite_fixtures(suite)
-    for name in names:
-        fixture_spec(suite, name)  # validate every name before writing anything
     if seed < 0:
         msg = f"--seed must be a non-negative integer; found {seed}"
         raise InputError(msg)
+    for name in names:  # validate every name and target folder before writing anything
+        fixture_spec(suite, name)
+        check_output_dir(out / name, overwrite=overwrite, what="bundle")
     for name in names:
         path = write_bundle(make_fixture(suite, name, seed=seed), out / name, overwrite=overwrite)
         typer.echo(str(path))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from isograph.bundle import read_bundle, write_bundle
 from isograph.cli.app import app
-from isograph.export import export_summary
+from isograph.export import check_export_target, export_summary
 from isograph.io import import_count_table, import_h5ad, import_quant_dir
 from isograph.io.importers import DEFAULT_MIN_COUNT, DEFAULT_MIN_SAMPLES
 from omicsrun import InputError
@@ -128,36 +129,32 @@ def import_(
         msg = "--lengths goes with --counts; quantifier outputs carry their own lengths"
         raise InputError(msg)
     check_output_dir(out, overwrite=overwrite, what="bundle")  # fail before the long read
-    common = {
-        "sample_id_column": sample_id_column,
-        "min_count": min_count,
-        "min_samples": min_samples,
-        "gene_counts": not no_gene_counts,
-        "traits": _names(trait),
-        "covariates": _names(covariate),
-        "only_named_columns": only_named_columns,
-        "dataset_name": name or out.resolve().name,
-        "description": description,
-    }
+    # The source's own inputs are bound here; the options every importer shares are passed once below.
+    if counts is not None:
+        if tx2gene is None or samples is None:
+            msg = "--counts needs --tx2gene (transcript-to-gene table) and --samples (sample table)"
+            raise InputError(msg)
+        importer = partial(import_count_table, counts, tx2gene, samples, lengths=lengths)
+    elif quant_dir is not None:
+        importer = partial(import_quant_dir, quant_dir, tx2gene=tx2gene, samples=samples)
+    else:
+        assert h5ad is not None  # exactly one source was checked above
+        importer = partial(
+            import_h5ad, h5ad, gene_key=gene_key, layer=layer, tx2gene=tx2gene, samples=samples
+        )
     with _status("isograph import: starting") as log:
-        if counts is not None:
-            if tx2gene is None or samples is None:
-                msg = "--counts needs --tx2gene (transcript-to-gene table) and --samples (sample table)"
-                raise InputError(msg)
-            bundle = import_count_table(counts, tx2gene, samples, lengths=lengths, log=log, **common)  # type: ignore[arg-type]
-        elif quant_dir is not None:
-            bundle = import_quant_dir(quant_dir, tx2gene=tx2gene, samples=samples, log=log, **common)  # type: ignore[arg-type]
-        else:
-            assert h5ad is not None  # exactly one source was checked above
-            bundle = import_h5ad(
-                h5ad,
-                gene_key=gene_key,
-                layer=layer,
-                tx2gene=tx2gene,
-                samples=samples,
-                log=log,
-                **common,  # type: ignore[arg-type]
-            )
+        bundle = importer(
+            sample_id_column=sample_id_column,
+            min_count=min_count,
+            min_samples=min_samples,
+            gene_counts=not no_gene_counts,
+            traits=_names(trait),
+            covariates=_names(covariate),
+            only_named_columns=only_named_columns,
+            dataset_name=name or out.resolve().name,
+            description=description,
+            log=log,
+        )
         log(f"writing {out}")
         write_bundle(bundle, out, overwrite=overwrite)
     prov = bundle.provenance
@@ -178,9 +175,7 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a JSON summary of a bundle: samples, genes, transcripts, assays, traits, provenance."""
-    if out.exists() and not overwrite:  # checked before reading the bundle, and again at the write
-        msg = f"export target {out} already exists; choose a new file or pass --overwrite"
-        raise InputError(msg)
+    check_export_target(out, overwrite=overwrite)  # before reading the bundle; again at the write
     summary = export_summary(read_bundle(bundle), out, overwrite=overwrite)
     typer.echo(
         f"wrote {out}: {summary['n_samples']} samples, {summary['n_genes']} genes, "

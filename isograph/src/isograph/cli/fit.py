@@ -22,10 +22,20 @@ def fit_command(
         True, "--regress-covariates/--no-regress-covariates", help="Regress nuisance covariates out."
     ),
     covariate: list[str] | None = typer.Option(
-        None, "--covariate", help="Covariate column to regress out (repeatable); default: batch/sex/age."
+        None,
+        "--covariate",
+        help=(
+            "Covariate column to regress out (repeatable); "
+            "default: the bundle's recorded covariates, else batch/sex/age."
+        ),
     ),
     trait: list[str] | None = typer.Option(
-        None, "--trait", help="Trait column to test (repeatable); default: every sample-table column."
+        None,
+        "--trait",
+        help=(
+            "Trait column to test (repeatable); "
+            "default: the bundle's recorded traits and covariates, else every column."
+        ),
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing fit folder."),
 ) -> None:

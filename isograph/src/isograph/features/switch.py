@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from isograph.features.covariates import _residualize
+from omicsrun import InputError
 
 # Upper bounds of the transcript-count buckets; genes above the last one share a final bucket.
 _BUCKET_EDGES = (2, 3, 4, 6, 8, 16, 32)
@@ -53,8 +54,22 @@ def switch_scores(
         Shape (n_samples, n_switch_genes), float64.
     gene_codes
         Gene code of each column, shape (n_switch_genes,), increasing.
+
+    Raises
+    ------
+    InputError
+        When ``pseudocount`` is not positive, or counts and gene codes differ in transcripts.
     """
+    if not pseudocount > 0:
+        msg = f"pseudocount must be > 0; found {pseudocount}"
+        raise InputError(msg)
     codes = np.asarray(transcript_gene)
+    if np.ndim(transcript_counts) != 2 or np.shape(transcript_counts)[0] != len(codes):
+        msg = (
+            f"transcript_counts must have one row per transcript ({len(codes)} gene codes); "
+            f"found shape {np.shape(transcript_counts)}"
+        )
+        raise InputError(msg)
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     n_tx = len(sorted_codes)
@@ -124,7 +139,15 @@ def log_cpm(gene_counts: np.ndarray, *, prior_count: float = 2.0) -> np.ndarray:
     -------
     numpy.ndarray
         log2-CPM, shape (n_samples, n_genes), float64.
+
+    Raises
+    ------
+    InputError
+        When ``prior_count`` is not positive.
     """
+    if not prior_count > 0:
+        msg = f"prior_count must be > 0; found {prior_count}"
+        raise InputError(msg)
     counts = np.asarray(gene_counts, dtype=np.float64)
     library = counts.sum(axis=0)
     library = np.where(library > 0, library, 1.0)

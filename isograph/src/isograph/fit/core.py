@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from isograph.backends.base import UNASSIGNED, apply_overrides, get_backend
@@ -17,6 +16,7 @@ from isograph.features.build import FeatureConfig, FeatureSet, build_features
 from isograph.fit.stats import feature_scores, gene_roles, module_eigengenes, trait_associations
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
+from omicsrun.errors import check_seed
 from omicsrun.hashing import sha256_array, sha256_json
 from omicsrun.manifest import run_manifest
 
@@ -43,7 +43,7 @@ class FitResult:
     edges
         ``gene_a``, ``gene_b``, ``weight``.
     traits
-        ``module_id``, ``trait``, ``test``, ``statistic``, ``pvalue``, ``qvalue``, ``n``.
+        ``module_id``, ``trait``, ``kind``, ``test``, ``statistic``, ``pvalue``, ``qvalue``, ``n``.
     feature_scores
         One row per feature (see :func:`isograph.fit.stats.feature_scores`).
     roles
@@ -198,9 +198,7 @@ def fit_bundle(
         Unknown backend, unknown or ill-typed override, unknown covariate or trait, constant
         trait.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        msg = f"seed must be a non-negative integer; found {seed!r}"
-        raise InputError(msg)
+    seed = check_seed(seed)
     model = get_backend(backend)
     backend_config, feature_config = _resolve_configs(backend, model.config_class(), dict(overrides or {}))
     trait_list = list(_default_traits(bundle) if traits is None else traits)
@@ -257,7 +255,7 @@ def _summarise(
         "seed": seed,
         "features": {
             **asdict(feature_config),
-            "regress_covariates": bool(features.covariates) or False,
+            "regress_covariates": bool(features.covariates),
             "covariates": list(features.covariates),
         },
         backend: asdict(backend_config),

@@ -278,12 +278,15 @@ def _assemble(
     )
 
 
-def _files_provenance(source: str, files: Sequence[Path], **named: Path | None) -> dict[str, str]:
+def _files_provenance(
+    source: str, files: Sequence[Path], **named: str | os.PathLike[str] | None
+) -> dict[str, str]:
+    """Source, input files, and the path and SHA-256 of each named input file that was given."""
     prov = {"importer": "isograph import", "source": source}
     prov["source_files"] = ",".join(str(p) for p in files)
     for key, path in named.items():
         if path is not None:
-            prov[f"{key}_file"] = str(path)
+            prov[f"{key}_file"] = str(Path(path))
             prov[f"{key}_sha256"] = sha256_file(path)
     return prov
 
@@ -358,10 +361,10 @@ def import_count_table(
     prov = _files_provenance(
         "count_table",
         [Path(counts)],
-        counts=Path(counts),
-        tx2gene=Path(tx2gene),
-        samples=Path(samples),
-        lengths=Path(lengths) if lengths is not None else None,
+        counts=counts,
+        tx2gene=tx2gene,
+        samples=samples,
+        lengths=lengths,
     )
     return _assemble(
         transcript_ids=tx_ids,
@@ -431,12 +434,7 @@ def import_quant_dir(
         },
         index=quant.transcript_ids,
     )
-    prov = _files_provenance(
-        quant.tool,
-        quant.files,
-        tx2gene=Path(tx2gene) if tx2gene is not None else None,
-        samples=Path(samples) if samples is not None else None,
-    )
+    prov = _files_provenance(quant.tool, quant.files, tx2gene=tx2gene, samples=samples)
     prov["quant_dir"] = str(quant_dir)
     prov["lengths"] = "length from the quantifier; mean_effective_length = mean effective length over samples"
     return _assemble(
@@ -495,9 +493,9 @@ def import_h5ad(
     prov = _files_provenance(
         "h5ad",
         [Path(path)],
-        h5ad=Path(path),
-        tx2gene=Path(tx2gene) if tx2gene is not None else None,
-        samples=Path(samples) if samples is not None else None,
+        h5ad=path,
+        tx2gene=tx2gene,
+        samples=samples,
     )
     prov["h5ad_matrix"] = f"layers[{layer!r}]" if layer else "X"
     if tx2gene is None:

@@ -5,6 +5,10 @@
   the Woodbury identity, produced block of rows by block of rows.
 - :func:`threshold_edges`: blockwise thresholding into a sparse upper-triangular edge list.
 - :func:`connected_modules`: connected components of the sparse graph, small ones dropped.
+- :func:`~isograph.network.communities.split_large_components`: Leiden split of oversized
+  components.
+- :func:`~isograph.network.eigengenes.merge_close_modules`: WGCNA-style merge of modules whose
+  eigengenes correlate closely (one eigengene routine for backends and fits).
 """
 
 from isograph.network.components import connected_modules
