@@ -8,21 +8,24 @@ import numpy as np
 import pytest
 
 from perturbfm.cli import main
-from perturbfm.data.artifact import dataset_hash, save_dataset
+from perturbfm.data.artifact import save_dataset
 from perturbfm.data.synthetic import make_synthetic
 from perturbfm.runs import load_predictions, train_baseline
-from perturbfm.splits import SplitStore, create_split
+from perturbfm.runs.testing import stored_synthetic_split
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    ds = make_synthetic(n_obs=240, n_genes=20, n_contexts=2, n_perts=5, seed=2)
-    save_dataset(ds, root / "data")
-    split = create_split(
-        ds, {"name": "context_ood", "holdout_contexts": ["C1"]}, seed=0, data_hash=dataset_hash(root / "data")
+    split = stored_synthetic_split(
+        root,
+        {"name": "context_ood", "holdout_contexts": ["C1"]},
+        n_obs=240,
+        n_genes=20,
+        n_contexts=2,
+        n_perts=5,
+        seed=2,
     )
-    SplitStore(root=root / "splits").save(split)
     run_dir = train_baseline(
         data_dir=root / "data",
         split_hash=split.frozen_hash,

@@ -119,3 +119,44 @@ def test_dataset_validation_messages(small):
     obs["is_control"] = obs["is_control"].astype(str)
     with pytest.raises(InputError, match="must be boolean"):
         PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, obs=obs, var=small.var)
+
+
+def test_non_finite_values_are_refused(small):
+    for name in ("X_pert", "X_control"):
+        arrays = {"X_pert": small.X_pert.copy(), "X_control": small.X_control.copy()}
+        arrays[name][7, 2] = np.nan
+        with pytest.raises(InputError, match=f"{name} holds NaN or infinite values"):
+            PerturbDataset(**arrays, obs=small.obs, var=small.var)
+    delta = small.delta.copy()
+    delta[0, 0] = np.inf
+    with pytest.raises(InputError, match="delta holds NaN or infinite values"):
+        PerturbDataset(
+            X_control=small.X_control, X_pert=small.X_pert, delta=delta, obs=small.obs, var=small.var
+        )
+
+
+def test_given_delta_must_equal_the_difference(small, tmp_path, monkeypatch):
+    # Rounding is accepted: X_pert built as X_control + delta in float32 (models.fixtures), and
+    # float64 inputs whose delta is the float64 difference.
+    d = small.delta.copy()
+    PerturbDataset(
+        X_control=small.X_control, X_pert=small.X_control + d, delta=d, obs=small.obs, var=small.var
+    )
+    x64 = small.X_pert.astype(np.float64) * np.pi
+    c64 = small.X_control.astype(np.float64) * np.e
+    ds64 = PerturbDataset(X_control=c64, X_pert=x64, delta=x64 - c64, obs=small.obs, var=small.var)
+    save_dataset(ds64, tmp_path / "f64")  # stored as float32: still loads
+    load_dataset(tmp_path / "f64")
+    # A different matrix is refused, and the message names the first bad value.
+    d[9, 4] += 0.01
+    with pytest.raises(InputError, match=r"delta must equal X_pert - X_control; row 9, gene 4 .*1 such"):
+        PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, delta=d, obs=small.obs, var=small.var)
+    # Found in a later row block too (blocks of a few rows here), and in an edited artifact.
+    monkeypatch.setattr("perturbfm.data.dataset._BLOCK_VALUES", 3 * small.n_genes)
+    save_dataset(small, tmp_path / "m", memmap=True)
+    arr = np.load(tmp_path / "m" / "delta.npy", mmap_mode="r+")
+    arr[250, 1] -= 1.0
+    arr.flush()
+    del arr
+    with pytest.raises(InputError, match=r"row 250, gene 1 .*rows 249-251"):
+        load_dataset(tmp_path / "m")

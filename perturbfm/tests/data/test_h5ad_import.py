@@ -159,3 +159,24 @@ def test_devel_h5ad():
     assert obs.groupby("context_id")["is_control"].sum().eq(100).all()
     combos = obs.loc[obs["pert_genes"].map(len) == 2, "pert_id"].unique()
     assert len(combos) == 15
+
+
+def test_layer_is_read_and_more_bad_input(tmp_path):
+    adata = _write_h5ad(tmp_path / "x.h5ad")
+    adata.layers["counts"] = np.asarray(adata.X.toarray() * 2 + 1)  # dense layer
+    adata.write_h5ad(tmp_path / "l.h5ad")
+    keys = {"pert_key": "perturbation", "context_key": "cell_type", "control_label": "ctrl"}
+    ds = import_h5ad(tmp_path / "l.h5ad", layer="counts", **keys)
+    np.testing.assert_array_equal(ds.X_pert, adata.layers["counts"].astype(np.float32))
+    assert ds.metadata["source"]["layer"] == "counts"
+    with pytest.raises(InputError, match=r"no layer 'raw'; layers are \['counts'\]"):
+        import_h5ad(tmp_path / "l.h5ad", layer="raw", **keys)
+    with pytest.raises(InputError, match=r"no column 'donor' \(from covariate_keys\)"):
+        import_h5ad(tmp_path / "x.h5ad", covariate_keys=["dose", "donor"], **keys)
+    (tmp_path / "bad.h5ad").write_bytes(b"not an hdf5 file")
+    with pytest.raises(InputError, match=r"cannot read .*bad\.h5ad as an AnnData h5ad file"):
+        import_h5ad(tmp_path / "bad.h5ad", **keys)
+    adata.obs["cell_type"] = adata.obs["cell_type"].where(np.arange(adata.n_obs) != 3)
+    adata.write_h5ad(tmp_path / "na.h5ad")
+    with pytest.raises(InputError, match=r"obs\['perturbation'\] or obs\['cell_type'\] has missing values"):
+        import_h5ad(tmp_path / "na.h5ad", **keys)

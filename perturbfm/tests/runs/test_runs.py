@@ -16,7 +16,7 @@ from perturbfm.data.synthetic import make_synthetic
 from perturbfm.eval import evaluate_predictions
 from perturbfm.models import get_model
 from perturbfm.runs import eval_predictions, load_predictions, make_run_id, train_baseline, unique_run_dir
-from perturbfm.splits import SplitStore, create_split
+from perturbfm.runs.testing import stored_synthetic_split
 
 RUN_FILES = {
     "config.json",
@@ -31,12 +31,15 @@ RUN_FILES = {
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    ds = make_synthetic(n_obs=300, n_genes=30, n_contexts=2, n_perts=6, seed=1)
-    save_dataset(ds, root / "data")
-    split = create_split(
-        ds, {"name": "context_ood", "holdout_contexts": ["C0"]}, seed=0, data_hash=dataset_hash(root / "data")
+    split = stored_synthetic_split(
+        root,
+        {"name": "context_ood", "holdout_contexts": ["C0"]},
+        n_obs=300,
+        n_genes=30,
+        n_contexts=2,
+        n_perts=6,
+        seed=1,
     )
-    SplitStore(root=root / "splits").save(split)
     run_dir = train_baseline(
         data_dir=root / "data",
         split_hash=split.frozen_hash[:12],

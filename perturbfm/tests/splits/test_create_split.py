@@ -5,7 +5,7 @@ import pytest
 from omicsrun import InputError
 from omicsrun.testing import require_shared
 from perturbfm.data import PerturbDataset, import_h5ad, make_synthetic
-from perturbfm.splits import SPEC_NAMES, create_split, loco_specs
+from perturbfm.splits import SPEC_NAMES, create_split, loco_specs, spec_parameters
 
 HASH = "d" * 64
 
@@ -147,6 +147,11 @@ def test_default_n_hvg(ds):
         ({"name": "context_ood"}, "at least one holdout context"),
         ({"name": "context_ood", "holdout_contexts": ["C0", "C1", "C2"]}, "every context"),
         ({"name": "loco", "fold": 3}, r"fold in \[0, 2\]"),
+        (
+            {"name": "loco", "fold": 1, "holdout_contexts": ["C0"]},
+            r"loco derives holdout_contexts .*\['C1'\]",
+        ),
+        ({"name": "loco", "fold": 1, "n_folds": 5}, "loco derives n_folds"),
         ({"name": "combo", "holdout_fraction": 1.5}, r"holdout_fraction must be in \(0, 1\)"),
         ({"name": "combo", "fold": 1}, "takes no parameter 'fold'"),
         ({"name": "combo", "n_hvg": 0}, "n_hvg must be an integer"),
@@ -182,3 +187,32 @@ def test_devel_combo_and_context_ood():
     _check_partition(ds, glioma)
     assert set(ctx[glioma.test_idx]) == {"U87MG"}
     assert pd.Series(ctx[glioma.test_idx]).size == 865 - 75
+
+
+def test_labels_against_brute_force(ds):
+    obs = ds.obs
+    pert, ctx = obs["pert_id"].to_numpy(), obs["context_id"].to_numpy()
+    s = create_split(ds, {"name": "perturbation_ood"}, seed=3, data_hash=HASH)
+    assert s.labels == {p: sum(pert[i] == p for i in s.test_idx) for p in s.ood_axes["perturbation"]}
+    # combo within one context: singles seen in training (train or val rows) of that context
+    s = create_split(
+        ds, {"name": "combo", "context": "C1", "single_holdout_fraction": 0.3}, seed=1, data_hash=HASH
+    )
+    fit = np.concatenate([s.train_idx, s.val_idx])
+    seen = {pert[i] for i in fit if ctx[i] == "C1" and len(obs["pert_genes"].iloc[i]) == 1}
+    for combo, n_seen in s.labels.items():
+        assert {ctx[i] for i in s.test_idx if pert[i] == combo} == {"C1"}
+        assert n_seen == sum(g in seen for g in combo.split("+"))
+
+
+def test_spec_parameters():
+    assert spec_parameters("loco") == ["fold", "n_hvg", "val_fraction"]
+    assert spec_parameters("combo") == [
+        "context",
+        "holdout_fraction",
+        "n_hvg",
+        "single_holdout_fraction",
+        "val_fraction",
+    ]
+    with pytest.raises(InputError, match="unknown split spec 'iid'"):
+        spec_parameters("iid")

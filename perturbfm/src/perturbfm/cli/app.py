@@ -9,3 +9,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def comma_values(values: list[str] | None) -> list[str]:
+    """Values of a repeatable option, each occurrence also split at commas (blanks dropped)."""
+    return [k.strip() for v in values or [] for k in v.split(",") if k.strip()]

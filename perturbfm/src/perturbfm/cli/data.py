@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from perturbfm.cli.app import app
+from perturbfm.cli.app import app, comma_values
 
 data_app = typer.Typer(
     help="Dataset artifacts: synthetic data, h5ad import, summaries.", no_args_is_help=True
@@ -52,10 +52,6 @@ def make_synth(
     typer.echo(f"data_hash={dataset_hash(out)}")
 
 
-def _split_keys(values: list[str] | None) -> list[str]:
-    return [k.strip() for v in values or [] for k in v.split(",") if k.strip()]
-
-
 @data_app.command("import-h5ad")
 def import_h5ad_cmd(
     dataset: Path = typer.Option(..., "--dataset", help="AnnData .h5ad file."),
@@ -88,7 +84,7 @@ def import_h5ad_cmd(
         control_label=control,
         batch_key=batch_key,
         layer=layer,
-        covariate_keys=_split_keys(covariate_keys),
+        covariate_keys=comma_values(covariate_keys),
         seed=seed,
     )
     save_dataset(ds, out, overwrite=overwrite, memmap=memmap)

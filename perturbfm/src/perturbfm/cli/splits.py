@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from perturbfm.cli.app import app
+from perturbfm.cli.app import app, comma_values
 
 splits_app = typer.Typer(help="Immutable, hash-locked train/val/test splits.", no_args_is_help=True)
 app.add_typer(splits_app, name="splits")
@@ -42,13 +42,13 @@ def create(
     """Create a split (or every loco fold), save it and print split_hash=<hash>."""
     from omicsrun import InputError
     from perturbfm.data.artifact import dataset_hash, load_dataset
-    from perturbfm.splits import SPEC_NAMES, SplitStore, create_split, loco_specs
+    from perturbfm.splits import SPEC_NAMES, SplitStore, create_split, loco_specs, spec_parameters
 
     if spec not in SPEC_NAMES:
         msg = f"unknown split spec {spec!r}; choose one of {list(SPEC_NAMES)}"
         raise InputError(msg)
     params = {
-        "holdout_contexts": _split_values(holdout_context) or None,
+        "holdout_contexts": comma_values(holdout_context) or None,
         "holdout_fraction": holdout_fraction,
         "single_holdout_fraction": single_holdout_fraction,
         "context": context,
@@ -57,16 +57,10 @@ def create(
         "perturbations": "singles" if singles_only else None,
         "fold": fold,
     }
-    accepted = {
-        "context_ood": {"holdout_contexts"},
-        "loco": {"fold"},
-        "perturbation_ood": {"holdout_fraction", "perturbations"},
-        "combo": {"holdout_fraction", "single_holdout_fraction", "context"},
-        "covariate_transfer": {"holdout_fraction", "context"},
-    }[spec] | {"val_fraction", "n_hvg"}
+    accepted = spec_parameters(spec)
     ignored = sorted(k for k, v in params.items() if v is not None and k not in accepted)
     if ignored:
-        msg = f"spec {spec!r} does not take {ignored[0]!r}; it takes {sorted(accepted)}"
+        msg = f"spec {spec!r} does not take {ignored[0]!r}; it takes {accepted}"
         raise InputError(msg)
     params = {k: v for k, v in params.items() if v is not None}
     ds = load_dataset(data)
@@ -82,10 +76,6 @@ def create(
             file=sys.stderr,
         )
         typer.echo(f"split_hash={split.frozen_hash}")
-
-
-def _split_values(values: list[str] | None) -> list[str]:
-    return [k.strip() for v in values or [] for k in v.split(",") if k.strip()]
 
 
 @splits_app.command("list")

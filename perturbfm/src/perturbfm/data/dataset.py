@@ -18,6 +18,10 @@ from omicsrun import InputError
 
 OBS_REQUIRED = ("pert_id", "context_id", "batch_id", "is_control", "pert_genes")
 CONTROL_ID = "control"
+# A delta passed in may differ from X_pert - X_control by float32 rounding only.
+DELTA_RTOL = 1e-5
+DELTA_ATOL = 1e-6
+_BLOCK_VALUES = 1 << 22
 
 
 def _check_matrix(name: str, value: Any, shape: tuple[int, int] | None) -> np.ndarray:
@@ -44,9 +48,40 @@ def _gene_list(value: Any) -> list[str]:
     return [str(g) for g in value]
 
 
-def _all_finite(arr: np.ndarray, block: int = 65536) -> bool:
-    # Blockwise so a memory-mapped matrix is never read into memory whole.
-    return all(np.isfinite(arr[i : i + block]).all() for i in range(0, arr.shape[0], block))
+def _check_values(x_pert: np.ndarray, x_ctrl: np.ndarray, delta: np.ndarray, *, delta_given: bool) -> None:
+    """Every value finite and, when ``delta`` was passed in, ``delta`` equal to ``X_pert - X_control``.
+
+    One pass over row blocks of about ``_BLOCK_VALUES`` values, so a memory-mapped matrix is
+    never read into memory whole. The tolerance allows float32 rounding (``X_pert`` built as
+    ``X_control + delta``, or float64 inputs stored as float32), not a different matrix.
+    """
+    step = max(1, _BLOCK_VALUES // max(x_pert.shape[1], 1))
+    for start in range(0, x_pert.shape[0], step):
+        rows = slice(start, start + step)
+        blocks = {"X_pert": x_pert[rows], "X_control": x_ctrl[rows], "delta": delta[rows]}
+        for name, block in blocks.items():
+            if not np.isfinite(block).all():
+                msg = f"{name} holds NaN or infinite values; expected finite expression"
+                raise InputError(msg)
+        if not delta_given:
+            continue
+        p, c, d = blocks.values()
+        err = np.subtract(p, c)
+        err -= d
+        np.abs(err, out=err)
+        tol = np.abs(p)
+        tol += np.abs(c)
+        tol *= DELTA_RTOL
+        tol += DELTA_ATOL
+        off = err > tol
+        if off.any():
+            r, g = (int(i) for i in np.argwhere(off)[0])
+            msg = (
+                f"delta must equal X_pert - X_control; row {start + r}, gene {g} has delta "
+                f"{float(d[r, g]):.6g} but X_pert - X_control = {float(p[r, g]) - float(c[r, g]):.6g} "
+                f"({int(off.sum())} such values in rows {start}-{start + len(p) - 1})"
+            )
+            raise InputError(msg)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,11 +101,14 @@ class PerturbDataset:
     var
         Gene identifiers, length n_genes, unique.
     delta
-        ``X_pert - X_control``; computed when omitted.
+        ``X_pert - X_control``; computed (float32) when omitted. One passed in must equal it
+        up to float32 rounding (``|delta - (X_pert - X_control)| <= DELTA_ATOL + DELTA_RTOL *
+        (|X_pert| + |X_control|)``).
     metadata
         Free-form: dataset name, preprocessing, provenance of pairing.
 
-    Arrays may be ``numpy.memmap``: nothing here reads a whole matrix at once.
+    Arrays may be ``numpy.memmap``: validation reads them in row blocks, never a whole
+    matrix at once (a ``delta`` computed here is an in-memory array).
     """
 
     X_control: np.ndarray
@@ -87,7 +125,8 @@ class PerturbDataset:
         x_ctrl = _check_matrix("X_control", self.X_control, shape)
         object.__setattr__(self, "X_pert", x_pert)
         object.__setattr__(self, "X_control", x_ctrl)
-        if self.delta is None:
+        delta_given = self.delta is not None
+        if not delta_given:
             object.__setattr__(self, "delta", np.subtract(x_pert, x_ctrl, dtype=np.float32))
         else:
             object.__setattr__(self, "delta", _check_matrix("delta", self.delta, shape))
@@ -138,10 +177,7 @@ class PerturbDataset:
             raise InputError(msg)
         object.__setattr__(self, "obs", obs)
         object.__setattr__(self, "metadata", dict(self.metadata))
-        for name in ("X_pert", "X_control", "delta"):
-            if not _all_finite(getattr(self, name)):
-                msg = f"{name} holds NaN or infinite values; expected finite expression"
-                raise InputError(msg)
+        _check_values(self.X_pert, self.X_control, self.delta, delta_given=delta_given)
 
     @property
     def n_obs(self) -> int:

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from omicsrun import InputError
 from omicsrun.hashing import sha256_file
@@ -39,7 +38,7 @@ _ROW_BLOCK = 8192
 
 def _dense_rows(matrix: Any, start: int, stop: int) -> np.ndarray:
     block = matrix[start:stop]
-    if sp.issparse(block) or hasattr(block, "toarray"):
+    if hasattr(block, "toarray"):  # scipy sparse or a backed sparse slice
         block = block.toarray()
     return np.asarray(block, dtype=np.float32)
 
@@ -174,11 +173,11 @@ def _import(
     if layer is not None and layer not in adata.layers:
         msg = f"{path.name} has no layer {layer!r}; layers are {list(adata.layers.keys())}"
         raise InputError(msg)
-    labels = obs_in[pert_key].astype(str).to_numpy()
-    contexts = obs_in[context_key].astype(str).to_numpy()
     if obs_in[[pert_key, context_key]].isna().any().any():
         msg = f"{path.name}: obs[{pert_key!r}] or obs[{context_key!r}] has missing values"
         raise InputError(msg)
+    labels = obs_in[pert_key].astype(str).to_numpy()
+    contexts = obs_in[context_key].astype(str).to_numpy()
     is_control = labels == control_label
     if not is_control.any():
         found = pd.unique(labels)[:5].tolist()
@@ -195,34 +194,26 @@ def _import(
         raise InputError(msg)
     batches = obs_in[batch_key].astype(str).to_numpy() if batch_key is not None else None
 
-    rng = np.random.default_rng(seed)
-    rows = np.arange(adata.n_obs, dtype=np.int64)
-    group = ctx_codes.astype(np.int64)
-    n_fallback = 0
-    if batches is not None:
-        cb_codes, _ = pd.factorize(pd.Series(contexts) + "\x1f" + pd.Series(batches), sort=True)
-        has_ctrl = np.bincount(cb_codes[is_control], minlength=cb_codes.max() + 1) > 0
-        use_batch = has_ctrl[cb_codes]
+    ctx = ctx_codes.astype(np.int64)
+    ctrl_rows = np.flatnonzero(is_control)
+    if batches is None:
+        group, ctrl_group, n_fallback = ctx, ctx[is_control], 0
+        pool_rows, pool_group = ctrl_rows, ctrl_group
+    else:
+        cb_codes = pd.factorize(pd.Series(contexts) + "\x1f" + pd.Series(batches), sort=True)[0]
+        n_cb = int(cb_codes.max()) + 1
+        use_batch = (np.bincount(cb_codes[is_control], minlength=n_cb) > 0)[cb_codes]
         n_fallback = int((~use_batch).sum())
-        # Disjoint codes: (context, batch) groups first, then whole contexts for fallbacks.
-        n_cb = int(cb_codes.max()) + 1
-        group = np.where(use_batch, cb_codes, n_cb + ctx_codes).astype(np.int64)
-        ctrl_group_batch = cb_codes[is_control].astype(np.int64)
-    else:
-        ctrl_group_batch = group[is_control]
-    ctrl_rows = rows[is_control]
-    pert_rows = rows[~is_control]
+        # Disjoint codes: (context, batch) groups first, then whole contexts for fallbacks; every
+        # control sits in the pool twice, under its (context, batch) and under its context.
+        group = np.where(use_batch, cb_codes, n_cb + ctx).astype(np.int64)
+        ctrl_group = cb_codes[is_control].astype(np.int64)
+        pool_rows = np.concatenate([ctrl_rows, ctrl_rows])
+        pool_group = np.concatenate([ctrl_group, n_cb + ctx[is_control]])
+    rng = np.random.default_rng(seed)
     pair = np.empty(adata.n_obs, dtype=np.int64)
-    # Perturbed cells: controls of their group; fallback groups draw from whole contexts.
-    pert_group = group[~is_control]
-    if batches is not None:
-        n_cb = int(cb_codes.max()) + 1
-        ctrl_group_all = np.concatenate([ctrl_group_batch, n_cb + ctx_codes[is_control]])
-        ctrl_rows_all = np.concatenate([ctrl_rows, ctrl_rows])
-    else:
-        ctrl_group_all, ctrl_rows_all = ctrl_group_batch, ctrl_rows
-    pair[pert_rows] = _pair_within_groups(rng, pert_group, ctrl_rows_all, ctrl_group_all)
-    pair[ctrl_rows], n_self = _pair_controls(rng, ctrl_rows, ctrl_group_batch)
+    pair[~is_control] = _pair_within_groups(rng, group[~is_control], pool_rows, pool_group)
+    pair[is_control], n_self = _pair_controls(rng, ctrl_rows, ctrl_group)
 
     matrix = adata.layers[layer] if layer is not None else adata.X
     n_obs, n_genes = adata.n_obs, adata.n_vars
@@ -239,10 +230,10 @@ def _import(
             "context_id": contexts.astype(object),
             "batch_id": batches.astype(object) if batches is not None else "all",
             "is_control": is_control,
-            "pert_genes": [list(parsed[c]) for c in label_codes],
+            "pert_genes": [parsed[c] for c in label_codes],  # PerturbDataset copies each list
             "cell_id": np.asarray(adata.obs_names, dtype=object),
             "control_obs_idx": pair,
-            "obs_idx": rows,
+            "obs_idx": np.arange(adata.n_obs, dtype=np.int64),
         }
     )
     for key in covariate_keys:

@@ -15,6 +15,12 @@ import scipy.sparse as sp
 BLOCK = 8192
 
 
+def indicator(code: np.ndarray, n_groups: int) -> sp.csr_matrix:
+    """(n_groups, n_cells) 0/1 float64 indicator of the group ``code`` (n_cells,) of each cell."""
+    n = code.size
+    return sp.csr_matrix((np.ones(n), (code, np.arange(n))), shape=(n_groups, n), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Groups:
     """Test cells grouped by (pert_id, context_id).
@@ -37,10 +43,7 @@ class Groups:
 
     def indicator(self) -> sp.csr_matrix:
         """(n_groups, n_cells) 0/1 indicator of group membership."""
-        n = self.code.size
-        return sp.csr_matrix(
-            (np.ones(n), (self.code, np.arange(n))), shape=(self.n_groups, n), dtype=np.float64
-        )
+        return indicator(self.code, self.n_groups)
 
     def members(self) -> list[np.ndarray]:
         """Cell positions (into ``pos``/``rows``) of each group."""

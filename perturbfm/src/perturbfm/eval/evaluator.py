@@ -22,6 +22,7 @@ from perturbfm.eval._groups import (
     aggregate,
     build_groups,
     group_moments,
+    indicator,
     to_json,
     weighted_mean,
 )
@@ -173,16 +174,9 @@ def _control_moments(
     rows, ctx = control_idx[keep], ctx[keep]
     code = np.searchsorted(names, ctx)
     counts = np.bincount(code, minlength=names.size)
-    fake = Groups(
-        pos=np.arange(rows.size),
-        rows=rows,
-        code=code,
-        pert=names,
-        context=names,
-        n_cells=counts,
-        pert_genes=[[] for _ in names],
+    m, v = group_moments(
+        indicator(code, names.size), counts, lambda a, b: ds.X_pert[rows[a:b]], rows.size, genes
     )
-    m, v = group_moments(fake.indicator(), counts, lambda a, b: ds.X_pert[rows[a:b]], rows.size, genes)
     return {str(c): i for i, c in enumerate(names)}, m, v, counts
 
 

@@ -1,6 +1,13 @@
 """Immutable, hash-locked splits: :func:`create_split`, :class:`Split`, :class:`SplitStore`."""
 
-from perturbfm.splits.create import SPEC_NAMES, SpecName, create_split, loco_specs, resolve_spec
+from perturbfm.splits.create import (
+    SPEC_NAMES,
+    SpecName,
+    create_split,
+    loco_specs,
+    resolve_spec,
+    spec_parameters,
+)
 from perturbfm.splits.split import Split
 from perturbfm.splits.store import SPLIT_DIR_ENV, SplitStore, default_split_dir
 
@@ -14,4 +21,5 @@ __all__ = [
     "default_split_dir",
     "loco_specs",
     "resolve_spec",
+    "spec_parameters",
 ]

@@ -52,7 +52,18 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "combo": {"holdout_fraction": 0.5, "context": None, "single_holdout_fraction": 0.0},
     "covariate_transfer": {"holdout_fraction": 0.3, "context": None},
 }
+# Filled in by resolve_spec (kept in the resolved spec, so it can be passed back in).
+_DERIVED: dict[str, tuple[str, ...]] = {"loco": ("n_folds", "holdout_contexts")}
 _ROW_BLOCK = 16384
+
+
+def spec_parameters(name: str) -> list[str]:
+    """Parameters a user may set for spec ``name``, sorted (its own plus ``n_hvg``, ``val_fraction``)."""
+    if name not in SPEC_NAMES:
+        msg = f"unknown split spec {name!r}; choose one of {list(SPEC_NAMES)}"
+        raise InputError(msg)
+    derived = _DERIVED.get(name, ())
+    return sorted(k for k in {**_DEFAULTS[name], **_COMMON} if k not in derived)
 
 
 def _fraction(spec: dict[str, Any], key: str, *, allow_zero: bool = False) -> float:
@@ -91,6 +102,7 @@ def resolve_spec(spec: dict[str, Any] | str, ds: PerturbDataset) -> dict[str, An
         raise InputError(msg)
     out = {"name": name, **_COMMON, **_DEFAULTS[name]}
     out.update({k: v for k, v in spec.items() if v is not None})
+    given_derived = {k: out[k] for k in _DERIVED.get(name, ()) if out[k] is not None}
     contexts = sorted(ds.obs["context_id"].unique())
     if out["n_hvg"] is None:
         out["n_hvg"] = min(ds.n_genes, DEFAULT_MAX_HVG)
@@ -109,6 +121,13 @@ def resolve_spec(spec: dict[str, Any] | str, ds: PerturbDataset) -> dict[str, An
         out["fold"] = int(fold)
         out["n_folds"] = len(contexts)
         out["holdout_contexts"] = [contexts[fold]]
+        wrong = [k for k, v in given_derived.items() if v != out[k]]
+        if wrong:
+            msg = (
+                f"loco derives {wrong[0]} from fold and the dataset ({out[wrong[0]]!r}); "
+                f"found {given_derived[wrong[0]]!r} - give only fold"
+            )
+            raise InputError(msg)
     if name in {"context_ood", "loco"}:
         held = out.get("holdout_contexts")
         if not held:
@@ -144,6 +163,11 @@ def _choose(rng: np.random.Generator, items: list[str], fraction: float) -> list
     return sorted(np.asarray(items, dtype=object)[rng.permutation(len(items))[:n_pick]].tolist())
 
 
+def _isin(values: np.ndarray, items: Any) -> np.ndarray:
+    # np.isin on object arrays compares every value with each item in turn; this hashes.
+    return np.asarray(pd.Index(values).isin(list(items)), dtype=bool)
+
+
 def _within_group_rank(rng: np.random.Generator, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Random rank of each row within its group, and its group's size."""
     key = np.asarray(rng.random(codes.shape[0]))
@@ -166,15 +190,16 @@ def _heldout_groups(
     name = spec["name"]
     perts = obs.loc[~ctrl, ["pert_id", "context_id"]].drop_duplicates()
     if name in {"context_ood", "loco"}:
-        test = ~ctrl & np.isin(ctx, spec["holdout_contexts"])
+        test = ~ctrl & _isin(ctx, spec["holdout_contexts"])
         labels = {c: int((np.asarray(ctx) == c)[test].sum()) for c in spec["holdout_contexts"]}
         return test, {"context": list(spec["holdout_contexts"])}, labels
     if name == "perturbation_ood":
         kinds = obs.loc[~ctrl].groupby("pert_id", sort=True)["pert_genes"].first().map(len)
         kept = kinds.index[kinds == 1] if spec["perturbations"] == "singles" else kinds.index
         held = _choose(rng, sorted(map(str, kept)), spec["holdout_fraction"])
-        test = ~ctrl & np.isin(pert, held)
-        labels = {p: int((pert[test] == p).sum()) for p in held}
+        test = ~ctrl & _isin(pert, held)
+        n_test = pd.Series(pert[test]).value_counts()
+        labels = {p: int(n_test.get(p, 0)) for p in held}
         return test, {"perturbation": held}, labels
     if name == "combo":
         scope = ~ctrl if spec["context"] is None else ~ctrl & (ctx == spec["context"])
@@ -188,15 +213,18 @@ def _heldout_groups(
         if spec["single_holdout_fraction"] > 0:
             singles = sorted(map(str, pd.unique(pert[scope & (n_genes_per == 1)])))
             singles_held = _choose(rng, singles, spec["single_holdout_fraction"])
-        test = scope & np.isin(pert, held + singles_held)
-        train_like = ~ctrl & ~test
+        test = scope & _isin(pert, held + singles_held)
+        # Single perturbations with training rows, per context; held combos' test contexts.
+        seen = ~ctrl & ~test & (n_genes_per == 1)
+        singles_in = {c: set(g) for c, g in pd.Series(pert[seen]).groupby(ctx[seen])}
+        held_rows = test & _isin(pert, held)
+        combo_ctx = pd.Series(ctx[held_rows]).groupby(pert[held_rows]).unique()
+        first = ~obs["pert_id"].duplicated().to_numpy()
+        genes_of = dict(zip(pert[first], obs["pert_genes"].to_numpy()[first], strict=True))
         seen_counts: dict[str, Any] = {}
         for combo in held:
-            combo_ctx = pd.unique(ctx[test & (pert == combo)])
-            genes = obs.loc[pert == combo, "pert_genes"].iloc[0]
-            seen = train_like & np.isin(ctx, combo_ctx) & (n_genes_per == 1)
-            seen_perts = set(pert[seen])
-            seen_counts[combo] = int(sum(g in seen_perts for g in genes))
+            seen_perts = set().union(*(singles_in.get(c, set()) for c in combo_ctx[combo]))
+            seen_counts[combo] = int(sum(g in seen_perts for g in genes_of[combo]))
         axes = {"combination": held}
         if singles_held:
             axes["perturbation"] = singles_held
@@ -212,13 +240,15 @@ def _heldout_groups(
         msg = "covariate_transfer needs perturbations seen in at least two contexts; found none"
         raise InputError(msg)
     held = _choose(rng, cand, spec["holdout_fraction"])
+    contexts_of = {p: sorted(c) for p, c in perts.groupby("pert_id")["context_id"]}
     transfer: dict[str, list[str]] = {}
-    test = np.zeros(len(obs), dtype=bool)
+    targets = []
     for p in held:
-        options = sorted(perts.loc[perts["pert_id"] == p, "context_id"])
+        options = contexts_of[p]
         target = spec["context"] if spec["context"] is not None else options[rng.integers(len(options))]
         transfer[p] = [str(target)]
-        test |= (pert == p) & (ctx == target)
+        targets.append(target)
+    test = pd.MultiIndex.from_arrays([pert, ctx]).isin(list(zip(held, targets, strict=True)))
     axes = {"context": sorted({v[0] for v in transfer.values()}), "perturbation": held}
     return test, axes, dict(transfer)
 

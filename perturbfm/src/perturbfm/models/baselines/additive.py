@@ -7,14 +7,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from perturbfm.data.dataset import PerturbDataset
-from perturbfm.models.base import PerturbationModel, group_means, pert_keys, register_model
-from perturbfm.models.baselines.means import lookup_rows
+from perturbfm.models.base import group_means, register_model
+from perturbfm.models.baselines.means import PerPerturbationMean, lookup_rows
 
 _SEP = "\x1f"
 
 
 @register_model("additive")
-class Additive(PerturbationModel):
+class Additive(PerPerturbationMean):
     """Sum of the mean deltas of a perturbation's single-gene perturbations seen in training.
 
     For a row with ``pert_genes = [A, B, ...]`` in context ``c``, each gene contributes the
@@ -25,13 +25,8 @@ class Additive(PerturbationModel):
     global mean delta. Control rows (no genes) get 0.
     """
 
-    def __init__(self) -> None:
-        pass
-
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        delta = np.asarray(ds.delta[pert_idx], dtype=np.float64)
-        self.global_mean_ = delta.mean(axis=0)
-        self.perts_, self.pert_means_, _ = group_means(delta, pert_keys(ds, pert_idx))
+        delta = self._fit_pert_means(ds, pert_idx)
         genes = ds.obs["pert_genes"].to_numpy()[pert_idx]
         single = np.fromiter((len(g) == 1 for g in genes), dtype=bool, count=len(genes))
         single_gene = np.array([g[0] for g in genes[single]], dtype=object)
@@ -48,7 +43,7 @@ class Additive(PerturbationModel):
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         n_genes = ds.n_genes
-        fallback = lookup_rows(self.perts_, self.pert_means_, pert_keys(ds, idx), self.global_mean_)
+        fallback = super()._predict_mean(ds, idx)
         long = pd.DataFrame(
             {
                 "row": np.arange(len(idx)),

@@ -39,9 +39,6 @@ def lookup_rows(table: pd.Index, values: np.ndarray, keys: np.ndarray, fallback:
 class ControlOnly(PerturbationModel):
     """Predicts no change: delta 0 for every cell (the perturbed cell equals its control)."""
 
-    def __init__(self) -> None:
-        pass
-
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
         self.fitted_ = True
 
@@ -52,9 +49,6 @@ class ControlOnly(PerturbationModel):
 @register_model("global_mean")
 class GlobalMean(PerturbationModel):
     """The mean training delta over all perturbed cells, for every cell."""
-
-    def __init__(self) -> None:
-        pass
 
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
         self.global_mean_ = np.asarray(ds.delta[pert_idx], dtype=np.float64).mean(axis=0)
@@ -70,36 +64,36 @@ class PerPerturbationMean(PerturbationModel):
     A perturbation unseen in training gets the global mean delta.
     """
 
-    def __init__(self) -> None:
-        pass
-
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
+        self._fit_pert_means(ds, pert_idx)
+
+    def _fit_pert_means(self, ds: PerturbDataset, pert_idx: np.ndarray) -> np.ndarray:
+        """Set ``global_mean_``, ``perts_`` and ``pert_means_``; return the training deltas
+        (float64, shape (len(pert_idx), n_genes)) for subclasses that fit more."""
         delta = np.asarray(ds.delta[pert_idx], dtype=np.float64)
         self.global_mean_ = delta.mean(axis=0)
         self.perts_, self.pert_means_, _ = group_means(delta, pert_keys(ds, pert_idx))
+        return delta
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         return lookup_rows(self.perts_, self.pert_means_, pert_keys(ds, idx), self.global_mean_)
 
 
 @register_model("per_perturbation_context_mean")
-class PerPerturbationContextMean(PerturbationModel):
+class PerPerturbationContextMean(PerPerturbationMean):
     """Mean training delta of each (``pert_id``, ``context_id``).
 
     Falls back to the perturbation's mean over training contexts, then to the global mean.
     """
 
-    def __init__(self) -> None:
-        pass
-
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        delta = np.asarray(ds.delta[pert_idx], dtype=np.float64)
-        self.global_mean_ = delta.mean(axis=0)
-        self.perts_, self.pert_means_, _ = group_means(delta, pert_keys(ds, pert_idx))
+        delta = self._fit_pert_means(ds, pert_idx)
         self.pert_contexts_, self.pert_context_means_, _ = group_means(delta, pert_context_keys(ds, pert_idx))
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
-        per_pert = lookup_rows(self.perts_, self.pert_means_, pert_keys(ds, idx), self.global_mean_)
         return lookup_rows(
-            self.pert_contexts_, self.pert_context_means_, pert_context_keys(ds, idx), per_pert
+            self.pert_contexts_,
+            self.pert_context_means_,
+            pert_context_keys(ds, idx),
+            super()._predict_mean(ds, idx),
         )
