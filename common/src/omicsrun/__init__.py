@@ -5,6 +5,7 @@
 - :mod:`omicsrun.hashing`: content hashes of files, folders, arrays and JSON values.
 - :mod:`omicsrun.manifest`: versions and run manifests recorded beside every output.
 - :mod:`omicsrun.cli`: run a Typer app so that our own errors become one line on stderr.
+- :mod:`omicsrun.parallel`: fan independent tasks out (in process, local Dask, a scheduler, SLURM).
 - :mod:`omicsrun.testing`: locate the shared real-data folder (fail under CI, skip elsewhere).
 """
 
