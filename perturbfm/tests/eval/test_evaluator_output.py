@@ -25,7 +25,16 @@ def _run(c, **kw):
 def test_layout_registry_and_json():
     c = make_eval_case()
     out = _run(c)
-    assert set(out) == {"scperturbench", "perturbench", "uncertainty", "diagnostics", "registry"}
+    assert set(out) == {
+        "scperturbench",
+        "perturbench",
+        "uncertainty",
+        "diagnostics",
+        "flags",
+        "ceiling",
+        "warnings",
+        "registry",
+    }
     reg = metric_registry()
     for panel in ("scperturbench", "perturbench"):
         assert set(out[panel]) == {"global", "per_perturbation", "per_context"}

@@ -38,12 +38,16 @@ def test_edistance_celleval_convention_matches_its_formula():
     assert edistance_celleval(x, y) == pytest.approx(ref, rel=1e-10)
 
 
-def _celleval_pair(c, pred_expr: np.ndarray) -> PerturbationAnndataPair:
-    """cell-eval's layout: real = true cells + test controls; pred = predicted cells + the
-    prediction's own controls (the matched-control pool)."""
+def _celleval_pair(c, pred_expr: np.ndarray, *, pred_controls: str) -> PerturbationAnndataPair:
+    """cell-eval's layout: real = true cells + test controls; pred = predicted cells + controls.
+
+    ``pred_controls="test"``: the test controls (what ``perturbfm export`` writes);
+    ``"pool"``: the prediction's own matched-control pool (each side its own control).
+    """
     obs = c.ds.obs
     pert = obs["pert_id"].to_numpy()[c.test_idx]
     pool = np.flatnonzero(obs["is_control"].to_numpy() & ~np.isin(np.arange(len(obs)), c.control_idx))
+    ctrl = c.control_idx if pred_controls == "test" else pool
     genes = pd.DataFrame(index=c.ds.var)
 
     def make(x: np.ndarray, labels: np.ndarray) -> ad.AnnData:
@@ -55,8 +59,8 @@ def _celleval_pair(c, pred_expr: np.ndarray) -> PerturbationAnndataPair:
         np.concatenate([pert, ["control"] * c.control_idx.size]),
     )
     pred = make(
-        np.vstack([pred_expr, c.ds.X_pert[pool]]),
-        np.concatenate([pert, ["control"] * pool.size]),
+        np.vstack([pred_expr, c.ds.X_pert[ctrl]]),
+        np.concatenate([pert, ["control"] * ctrl.size]),
     )
     return PerturbationAnndataPair(real=real, pred=pred, pert_col="target", control_pert="control")
 
@@ -72,15 +76,18 @@ def test_pearson_delta_pds_mse_match_celleval():
         mean=mean,
         var=np.ones_like(mean),
     )
-    pair = _celleval_pair(c, c.ds.X_control[c.test_idx] + mean)
+    pred_expr = c.ds.X_control[c.test_idx] + mean
+    pair = _celleval_pair(c, pred_expr, pred_controls="test")
     ref_pd = ce.pearson_delta(pair)
     ref_mse = ce.mse(pair)
     ref_pds = ce.discrimination_score(pair, metric="l1")
+    own = ce.pearson_delta(_celleval_pair(c, pred_expr, pred_controls="pool"))
     ours_pb = out["perturbench"]["per_perturbation"]
     ours_sb = out["scperturbench"]["per_perturbation"]
     assert set(ref_pd) == set(ours_pb)
     for p in ref_pd:
-        assert ours_pb[p]["pearson_delta_celleval"] == pytest.approx(ref_pd[p], rel=1e-9)
+        assert ours_pb[p]["pearson_delta_celleval"] == pytest.approx(ref_pd[p], abs=1e-6)
+        assert ours_pb[p]["pearson_delta_own_control"] == pytest.approx(own[p], abs=1e-6)
         assert ours_sb[p]["mse_all"] == pytest.approx(ref_mse[p], rel=1e-9)
         assert ours_pb[p]["pds_l1"] == pytest.approx(ref_pds[p], abs=1e-12)
     # The prediction is informative, so discrimination must be better than chance somewhere.

@@ -10,6 +10,7 @@ aggregated with cell-count weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,8 @@ from perturbfm.eval.metrics_scperturbench import (
     scperturbench_group_metrics,
     subsample_positions,
 )
-from perturbfm.eval.registry import metric_registry
+from perturbfm.eval.registry import check_registered, metric_registry
+from perturbfm.eval.robust import disagreements, split_half_ceiling
 
 
 def _as_index(name: str, value: object, n_rows: int) -> np.ndarray:
@@ -58,13 +60,14 @@ def validate_predictions(
     n_genes: int,
     *,
     part: str = "test",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Check predictions against the rows they must cover; return float arrays.
 
     Parameters
     ----------
     mean, var
-        Predicted delta mean and variance, each (n_test, n_genes).
+        Predicted delta mean and variance, each (n_test, n_genes); ``var`` may be None
+        (a point prediction: the uncertainty panel is then marked absent).
     idx
         Dataset rows the predictions are for, (n_test,).
     expected_idx
@@ -77,7 +80,7 @@ def validate_predictions(
     Returns
     -------
     mean, var
-        As float64 arrays.
+        As float64 arrays (``var`` None when none was given).
 
     Raises
     ------
@@ -99,29 +102,34 @@ def validate_predictions(
             f"first difference at position {bad}: found {idx_arr[bad]}, expected {exp[bad]}"
         )
         raise InputError(msg)
-    out = []
-    for name, value in (("mean", mean), ("var", var)):
-        arr = np.asarray(value)
-        if arr.shape != (exp.size, n_genes):
-            msg = f"{part} predictions {name} must have shape ({exp.size}, {n_genes}); found {arr.shape}"
-            raise InputError(msg)
-        if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            msg = f"{part} predictions {name} must be numeric; found dtype {arr.dtype}"
-            raise InputError(msg)
-        arr = arr.astype(np.float64, copy=False)
-        n_bad = int((~np.isfinite(arr)).sum())
-        if n_bad:
-            msg = f"{part} predictions {name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
-            raise InputError(msg)
-        out.append(arr)
-    n_neg = int((out[1] < 0).sum())
+    mean_arr = _numeric_matrix(f"{part} predictions mean", mean, (exp.size, n_genes))
+    if var is None:
+        return mean_arr, None
+    var_arr = _numeric_matrix(f"{part} predictions var", var, (exp.size, n_genes))
+    n_neg = int((var_arr < 0).sum())
     if n_neg:
         msg = (
-            f"{part} predictions var holds {n_neg} negative value(s) (min {out[1].min():.3g}); "
+            f"{part} predictions var holds {n_neg} negative value(s) (min {var_arr.min():.3g}); "
             "variances must be >= 0"
         )
         raise InputError(msg)
-    return out[0], out[1]
+    return mean_arr, var_arr
+
+
+def _numeric_matrix(name: str, value: object, shape: tuple[int, int]) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        msg = f"{name} must have shape {shape}; found {arr.shape}"
+        raise InputError(msg)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        msg = f"{name} must be numeric; found dtype {arr.dtype}"
+        raise InputError(msg)
+    arr = arr.astype(np.float64, copy=False)
+    n_bad = int((~np.isfinite(arr)).sum())
+    if n_bad:
+        msg = f"{name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
+        raise InputError(msg)
+    return arr
 
 
 def _gene_positions(ds: PerturbDataset, metric_genes: Sequence[str] | Sequence[int] | None) -> np.ndarray:
@@ -186,12 +194,13 @@ def evaluate_predictions(
     test_idx: np.ndarray,
     control_idx: np.ndarray,
     mean: np.ndarray,
-    var: np.ndarray,
+    var: np.ndarray | None,
     metric_genes: Sequence[str] | Sequence[int] | None = None,
     ood_labels: np.ndarray | None = None,
     id_var: np.ndarray | None = None,
     pert_labels: dict[str, object] | None = None,
     seed: int = 0,
+    full: bool = True,
 ) -> dict:
     """Every metric panel for predictions of the test split.
 
@@ -206,6 +215,7 @@ def evaluate_predictions(
         reference control.
     mean, var
         Predicted delta mean and variance, (n_test, n_genes), aligned with ``test_idx``.
+        ``var`` None (a point prediction): the uncertainty panel is marked absent.
     metric_genes
         Genes (ids or column positions) the metrics use, e.g. the split's HVGs; all genes
         when None.
@@ -223,13 +233,18 @@ def evaluate_predictions(
         without a label are left out of them).
     seed
         Seed of the random tie-breaking in rank metrics.
+    full
+        False skips the per-cell distribution metrics (E-distance, Wasserstein, KL) and the
+        data ceiling: the quick scoring used for the baselines of baseline-relative scores.
 
     Returns
     -------
     dict
         ``scperturbench`` and ``perturbench`` (each ``global`` / ``per_perturbation`` /
-        ``per_context``), ``uncertainty``, ``diagnostics``, ``registry``; JSON-ready
-        (undefined values are None).
+        ``per_context``), ``uncertainty``, ``diagnostics``, ``flags`` (degenerate numbers
+        withheld, negative predicted expression), ``ceiling`` (split-half data ceiling),
+        ``warnings`` (metric versions that disagree), ``registry``; JSON-ready (undefined
+        values are None).
     """
     test_idx = _as_index("test_idx", test_idx, ds.n_obs)
     control_idx = _as_index("control_idx", control_idx, ds.n_obs)
@@ -275,6 +290,7 @@ def evaluate_predictions(
         pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, gcols] + mean[p][:, gcols]
         return pred, true
 
+    flags: dict[str, object] = {}
     scpb = scperturbench_group_metrics(
         true_mean=true_mean,
         pred_mean=pred_mean,
@@ -284,8 +300,11 @@ def evaluate_predictions(
         ctrl_var=c_var[gctx],
         ctrl_n=c_n[gctx],
         n_cells=groups.n_cells,
-        group_cells=group_cells,
+        group_cells=group_cells if full else None,
+        context_code=gctx,
+        flags=flags,
     )
+    check_registered("scperturbench", scpb)
     gene_col = {ds.var[g]: i for i, g in enumerate(genes)}
     exclude = [
         np.asarray([gene_col[x] for x in pg if x in gene_col], dtype=np.int64) for pg in groups.pert_genes
@@ -299,15 +318,80 @@ def evaluate_predictions(
         exclude=exclude,
         seed=seed,
     )
-    out = {
+    check_registered("perturbench", ptb)
+    flags["negative_predicted_expression"] = _negative_predictions(ds, groups, mean, genes)
+    if var is None:
+        uncertainty: dict = {"status": "absent", "reason": "the predictions carry no variance"}
+    else:
+        uncertainty = _uncertainty_panel(ds, groups, mean, var, genes, ood_labels, id_var)
+        id_genes = None if id_var is None else id_var[:, genes]
+        uncertainty.update(_uncertainty_flags(var[:, genes], id_genes, uncertainty))
+    out: dict[str, Any] = {
         "scperturbench": aggregate(scpb, groups, pert_labels),
         "perturbench": aggregate(ptb, groups, pert_labels),
-        "uncertainty": _uncertainty_panel(ds, groups, mean, var, genes, ood_labels, id_var),
+        "uncertainty": uncertainty,
         # Predicted deltas are the model's own (group mean of ``mean``), so a model that
         # predicts one delta for all perturbations shows zero spread.
         "diagnostics": _diagnostics(groups, pred_mean - mctrl_mean, true_mean - c_mean[gctx], gctx),
+        "flags": flags,
+        "ceiling": (
+            split_half_ceiling(
+                groups.code,
+                groups.n_groups,
+                lambda a, b: np.asarray(ds.X_pert[rows[a:b]], dtype=np.float64)[:, genes],
+                gctx,
+                c_mean[gctx],
+            )
+            if full
+            else None
+        ),
         "registry": metric_registry(),
     }
+    out["warnings"] = disagreements(out)
+    return out
+
+
+def _negative_predictions(ds: PerturbDataset, groups: Groups, mean: np.ndarray, genes: np.ndarray) -> dict:
+    """Count predicted expression values (matched control + predicted delta) below zero.
+
+    Log-normalised expression cannot be negative; cell-eval refuses such files and
+    ``perturbfm export`` clips them at 0 (and says so).
+    """
+    rows, pos = groups.rows, groups.pos
+    n_neg = 0
+    for start in range(0, rows.size, BLOCK):
+        r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
+        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, genes] + mean[p][:, genes]
+        n_neg += int((pred < 0).sum())
+    n_values = int(rows.size * genes.size)
+    return {"n": n_neg, "n_values": n_values, "fraction": n_neg / n_values if n_values else 0.0}
+
+
+def _uncertainty_flags(var: np.ndarray, id_var: np.ndarray | None, panel: dict) -> dict:
+    """Mark the uncertainty panel degenerate when the predicted variance carries no information.
+
+    A variance that is the same for every cell gives an OOD AUROC of exactly 0.5 and
+    risk-coverage / calibration curves that say nothing about the model's confidence; such
+    numbers are withheld (``ood_auroc`` None) and the reason recorded.
+    """
+    per_cell = var.mean(axis=1)
+    against_val = str(panel.get("ood_auroc_labels") or "").startswith("validation")
+    if id_var is not None and id_var.shape[0] and against_val:
+        per_cell = np.concatenate([per_cell, id_var.mean(axis=1)])
+    flat_cells = bool(np.ptp(per_cell) <= 1e-12 * max(1.0, float(np.abs(per_cell).max(initial=0.0))))
+    out: dict = {"status": "ok", "reason": None}
+    if flat_cells:
+        out["status"] = "degenerate"
+        out["reason"] = (
+            "the predicted variance is the same for every cell: OOD AUROC would be exactly 0.5 "
+            "and the risk-coverage curve is flat by construction; coverage and NLL only check one "
+            "global noise level"
+        )
+        out["ood_auroc_withheld"] = panel.get("ood_auroc")
+        panel["ood_auroc"] = None
+        for part in ("per_context", "per_perturbation"):
+            for sub in panel.get(part, {}).values():
+                sub["ood_auroc"] = None
     return out
 
 

@@ -132,7 +132,12 @@ def perturbench_group_metrics(
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.where(den > 0, num / den, 0.0)
     true_effect = true_mean - ctrl_mean
-    pred_effect = pred_mean - pred_ctrl_mean
+    # cell-eval: each file's perturbed pseudobulk minus the control pseudobulk of the same
+    # file; ``perturbfm export`` writes the test controls into both files, so both sides
+    # subtract ``ctrl_mean`` (shared control noise: read pcc_delta_centroid beside it).
+    pred_effect = pred_mean - ctrl_mean
+    # the model's own effect: its predicted delta, against the controls it started from
+    own_effect = pred_mean - pred_ctrl_mean
     out = {
         "rmse": rmse,
         "cosine_logfc": cos,
@@ -141,6 +146,7 @@ def perturbench_group_metrics(
         "rank_cosine_logfc": np.full(rmse.size, np.nan),
         "rank_cosine_logfc_transpose": np.full(rmse.size, np.nan),
         "pearson_delta_celleval": rowwise_pearson(pred_effect, true_effect),
+        "pearson_delta_own_control": rowwise_pearson(own_effect, true_effect),
         "pds_l1": np.full(rmse.size, np.nan),
     }
     rng = np.random.default_rng(seed)

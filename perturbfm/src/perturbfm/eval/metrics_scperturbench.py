@@ -117,6 +117,22 @@ def sym_kl_gauss(x: np.ndarray, y: np.ndarray) -> float:
     return float((kl_xy + kl_yx).mean())
 
 
+def perturbed_centroid(true_mean: np.ndarray, context_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Systema's perturbed centroid of each group's context, and which groups are alone in theirs.
+
+    The centroid of a context is the unweighted mean of the true group means of its groups,
+    (n_groups, n_genes); the mask (n_groups,) marks contexts with a single group, where a
+    centroid comparison is undefined.
+    """
+    centroid = np.empty_like(true_mean)
+    single = np.zeros(true_mean.shape[0], dtype=bool)
+    for c in np.unique(context_code):
+        sel = context_code == c
+        centroid[sel] = true_mean[sel].mean(axis=0)
+        single[sel] = sel.sum() < 2
+    return centroid, single
+
+
 def subsample_positions(n_cells: int, *, max_cells: int = MAX_CELLS) -> np.ndarray:
     """Positions of at most ``max_cells`` of ``n_cells``, sorted; seed 42 per group."""
     if n_cells <= max_cells:
@@ -135,8 +151,10 @@ def scperturbench_group_metrics(
     ctrl_var: np.ndarray,
     ctrl_n: np.ndarray,
     n_cells: np.ndarray,
-    group_cells: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    group_cells: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]] | None,
+    context_code: np.ndarray | None = None,
     n_degs: int = N_DEGS,
+    flags: dict[str, object] | None = None,
 ) -> dict[str, np.ndarray]:
     """All scPerturBench metrics per group.
 
@@ -152,9 +170,17 @@ def scperturbench_group_metrics(
         Cells per group, (n_groups,).
     group_cells
         ``group_cells(g, genes)`` returns (pred, true) cell matrices of group ``g`` on gene
-        columns ``genes``, subsampled to at most 2,000 cells (seed 42).
+        columns ``genes``, subsampled to at most 2,000 cells (seed 42). None skips the
+        distribution metrics (E-distance, Wasserstein, KL: NaN), e.g. to score baselines.
+    context_code
+        Context of each group, (n_groups,), for the perturbed centroid of
+        ``pcc_delta_centroid`` (one context when None).
     n_degs
         Number of DEGs (100 in scPerturBench).
+    flags
+        Filled with ``kl_zero_variance_groups``: groups whose KL is withheld (NaN) because a
+        DEG has zero variance in the predicted or true cells (the 1e-8 floor then makes the
+        divergence huge and meaningless).
 
     Returns
     -------
@@ -176,6 +202,12 @@ def scperturbench_group_metrics(
     mse = ((d_pred - d_true) ** 2).mean(axis=1)
     pcc = rowwise_pearson(d_pred - c_deg, d_true - c_deg)
     pcc_all = rowwise_pearson(pred_mean - ctrl_mean, true_mean - ctrl_mean)
+    ctx = np.zeros(true_mean.shape[0], dtype=np.int64) if context_code is None else context_code
+    centroid, single = perturbed_centroid(true_mean, ctx)
+    pcc_centroid = rowwise_pearson(d_pred - take(centroid), d_true - take(centroid))
+    pcc_centroid_all = rowwise_pearson(pred_mean - centroid, true_mean - centroid)
+    pcc_centroid[single] = np.nan
+    pcc_centroid_all[single] = np.nan
     mse_all = ((pred_mean - true_mean) ** 2).mean(axis=1)
     hit = np.zeros_like(t_true, dtype=bool)
     np.put_along_axis(hit, deg_true, values=True, axis=1)
@@ -186,18 +218,28 @@ def scperturbench_group_metrics(
     edist_ce = np.full(n_groups, np.nan)
     wass = np.full(n_groups, np.nan)
     kl = np.full(n_groups, np.nan)
+    n_kl_degenerate = 0
     for g in range(n_groups):
+        if group_cells is None:
+            break
         pred_cells, true_cells = group_cells(g, deg_true[g])
         edist[g] = edistance_scperturb(pred_cells, true_cells)
         edist_ce[g] = edistance_celleval(pred_cells, true_cells)
         wass[g] = wasserstein_1d_mean(pred_cells, true_cells)
-        kl[g] = np.log2(1.0 + sym_kl_gauss(pred_cells, true_cells))
+        if (pred_cells.std(axis=0) > 0).all() and (true_cells.std(axis=0) > 0).all():
+            kl[g] = np.log2(1.0 + sym_kl_gauss(pred_cells, true_cells))
+        else:
+            n_kl_degenerate += 1
+    if flags is not None:
+        flags["kl_zero_variance_groups"] = n_kl_degenerate
     return {
         "mse": mse,
         "mse_all": mse_all,
         "pcc_delta": pcc,
         "pearson_distance_delta": 1.0 - pcc,
         "pcc_delta_all": pcc_all,
+        "pcc_delta_centroid": pcc_centroid,
+        "pcc_delta_centroid_all": pcc_centroid_all,
         "edistance": edist,
         "edistance_celleval": edist_ce,
         "wasserstein_1d": wass,

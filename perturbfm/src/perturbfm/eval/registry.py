@@ -6,8 +6,9 @@ has to guess which control, which genes or which E-distance convention a value u
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Literal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 Direction = Literal["lower", "higher"]
 Panel = Literal["scperturbench", "perturbench", "uncertainty", "diagnostics"]
@@ -49,6 +50,9 @@ class MetricSpec:
         How group values become per-perturbation, per-context and global values.
     reference
         Published convention it follows.
+    compute
+        The panel function that computes it (returns it among its per-group or per-cell
+        values); the evaluator calls these and keeps only registered keys.
     """
 
     name: str
@@ -58,6 +62,7 @@ class MetricSpec:
     genes: str
     aggregation: str = GROUP_AGG
     reference: str = ""
+    compute: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
 
 _SPECS: tuple[MetricSpec, ...] = (
@@ -83,10 +88,33 @@ _SPECS: tuple[MetricSpec, ...] = (
         "scperturbench",
         "higher",
         "Pearson r between (group mean prediction - control mean) and (group mean truth - "
-        f"control mean); the same real control on both sides: {CTRL}",
+        f"control mean); the same real control on both sides: {CTRL}. GAMEABLE: the noise of "
+        "that control mean is shared by both sides, so a no-effect model scores high when the "
+        "test controls are few (devel context_ood: control_only 0.785); kept for comparison "
+        "with published tables, read pcc_delta_centroid",
         DEG_GENES,
         reference="scPerturBench PCC-delta reported as r; its published table value is "
         "'pearson_distance_delta' = 1 - r",
+    ),
+    MetricSpec(
+        "pcc_delta_centroid",
+        "scperturbench",
+        "higher",
+        "Pearson r between (group mean prediction - perturbed centroid) and (group mean truth - "
+        "perturbed centroid), the centroid being the unweighted mean of the true group means of "
+        "every test group of the context (no control cells enter). A no-effect model predicts "
+        "the control, whose offset from the centroid is the average effect, unrelated to what "
+        "is specific to each perturbation: about 0. Undefined for a context with one group",
+        DEG_GENES,
+        reference="Systema (Vinas Torne et al., Nat Biotech 2025) centroid PearsonDelta",
+    ),
+    MetricSpec(
+        "pcc_delta_centroid_all",
+        "scperturbench",
+        "higher",
+        "as 'pcc_delta_centroid', on all metric genes instead of the top-100 DEGs",
+        METRIC_GENES,
+        reference="Systema centroid PearsonDelta",
     ),
     MetricSpec(
         "pearson_distance_delta",
@@ -140,7 +168,10 @@ _SPECS: tuple[MetricSpec, ...] = (
         "log2(1 + KL) with KL = mean over genes of the symmetric KL divergence between "
         "per-gene Gaussians fitted (population std + 1e-8) to predicted and true cells; " + SUBSAMPLE,
         DEG_GENES,
-        reference="scPerturBench: pertpy 'sym_kldiv', reported as log2(x+1)",
+        reference="scPerturBench: pertpy 'sym_kldiv', reported as log2(x+1). Withheld (None) "
+        "for a group when one of its DEGs has zero variance in the predicted or the true cells: "
+        "the 1e-8 floor then puts the value near 42-48 whatever the prediction (sparse data); "
+        "flags.kl_zero_variance_groups counts them",
     ),
     MetricSpec(
         "common_degs",
@@ -207,11 +238,24 @@ _SPECS: tuple[MetricSpec, ...] = (
         "pearson_delta_celleval",
         "perturbench",
         "higher",
-        "Pearson r between the predicted effect (group mean prediction - mean of the matched "
-        "control cells the prediction was made from = group mean predicted delta) and the "
-        f"true effect (group mean truth - {CTRL}): each side minus its own control",
+        "cell-eval's convention: Pearson r between (predicted pseudobulk - control pseudobulk of "
+        "the prediction file) and (true pseudobulk - control pseudobulk of the truth file); "
+        "`perturbfm export` writes the test-split controls into both files, so both sides "
+        f"subtract {CTRL} (shared control noise, like pcc_delta on all metric genes). Equals "
+        "cell-eval 0.8.2 pearson_delta on the exported pair to 1e-6",
         METRIC_GENES,
         reference="cell-eval pearson_delta",
+    ),
+    MetricSpec(
+        "pearson_delta_own_control",
+        "perturbench",
+        "higher",
+        "each side against its own control: Pearson r between the model's own predicted effect "
+        "(group mean prediction - mean of the matched control cells the prediction was made "
+        "from = group mean predicted delta) and the true effect (group mean truth - "
+        f"{CTRL}). A no-effect model has a flat prediction side: undefined (None)",
+        METRIC_GENES,
+        reference="cell-eval pearson_delta idea with the prediction side's own controls",
     ),
     MetricSpec(
         "pds_l1",
@@ -219,7 +263,10 @@ _SPECS: tuple[MetricSpec, ...] = (
         "higher",
         "within a context: L1 distance between the predicted effect of p and the true effect "
         "of every q (effects as in pearson_delta_celleval), target gene(s) of p excluded; "
-        "score = 1 - rank(true p)/N",
+        "score = 1 - rank(true p)/N, rank = number of true effects strictly closer. Equals "
+        "cell-eval 0.8.2 discrimination_score_l1 on the exported pair when distances are "
+        "distinct (cell-eval breaks ties by argsort order) and for single-gene perturbations "
+        "(cell-eval excludes only a gene named like the perturbation, so nothing for A+B)",
         METRIC_GENES + " minus the perturbed genes",
         reference="cell-eval discrimination_score_l1",
     ),
@@ -263,7 +310,8 @@ _SPECS: tuple[MetricSpec, ...] = (
         "its test cells (held-out contexts/perturbations/combinations: out-of-distribution, "
         "1), which needs the run to predict the validation cells (train baseline does; "
         "predictions.npz val_* arrays for eval). 0.5 = no separation; None without two "
-        "classes. 'ood_auroc_labels' names the source",
+        "classes, and None (flagged) when the predicted variance is the same for every cell: "
+        "a constant score gives exactly 0.5 by construction. 'ood_auroc_labels' names the source",
         METRIC_GENES,
         CELL_AGG,
     ),
@@ -299,9 +347,54 @@ _SPECS: tuple[MetricSpec, ...] = (
 )
 
 
+def _panel_functions() -> dict[str, Callable[..., Any]]:
+    from perturbfm.eval.diagnostics import collapse_diagnostics
+    from perturbfm.eval.metrics_perturbench import perturbench_group_metrics
+    from perturbfm.eval.metrics_scperturbench import scperturbench_group_metrics
+    from perturbfm.eval.uncertainty import summarise
+
+    return {
+        "scperturbench": scperturbench_group_metrics,
+        "perturbench": perturbench_group_metrics,
+        "uncertainty": summarise,
+        "diagnostics": collapse_diagnostics,
+    }
+
+
+def metric_specs() -> tuple[MetricSpec, ...]:
+    """Every registered metric with its compute function attached."""
+    fns = _panel_functions()
+    return tuple(replace(spec, compute=fns[spec.panel]) for spec in _SPECS)
+
+
 def metric_registry() -> dict[str, dict[str, str]]:
-    """Every registered metric as ``{name: {panel, direction, compares, genes, ...}}``."""
-    return {spec.name: asdict(spec) for spec in _SPECS}
+    """Every registered metric as ``{name: {panel, direction, compares, genes, ..., compute}}``.
+
+    ``compute`` is the dotted name of the function that computes it (JSON-ready).
+    """
+    out = {}
+    for spec in metric_specs():
+        fn = spec.compute
+        out[spec.name] = {
+            "name": spec.name,
+            "panel": spec.panel,
+            "direction": spec.direction,
+            "compares": spec.compares,
+            "genes": spec.genes,
+            "aggregation": spec.aggregation,
+            "reference": spec.reference,
+            "compute": f"{fn.__module__}.{fn.__qualname__}" if fn is not None else "",
+        }
+    return out
+
+
+def check_registered(panel: Panel, names: Iterable[str]) -> None:
+    """Raise RuntimeError when a panel emits a key the registry does not describe (a bug)."""
+    known = set(metric_names(panel))
+    unknown = sorted(set(names) - known)
+    if unknown:
+        msg = f"panel {panel!r} emitted unregistered metric(s) {unknown}; add them to the registry"
+        raise RuntimeError(msg)
 
 
 def metric_names(panel: Panel) -> list[str]:
