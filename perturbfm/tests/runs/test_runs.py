@@ -23,6 +23,10 @@ RUN_FILES = {
     "split_hash.txt",
     "predictions.npz",
     "metrics.json",
+    "per_perturbation.parquet",
+    "per_perturbation.csv",
+    "per_context.parquet",
+    "per_context.csv",
     "calibration.json",
     "report.html",
 }
@@ -179,7 +183,7 @@ def test_eval_predictions_reproduces_run(setup, tmp_path):
         (lambda p: p.update(idx=p["idx"][::-1].copy()), "does not match"),
         (lambda p: p["mean"].__setitem__((0, 0), np.nan), "NaN"),
         (lambda p: p["var"].__setitem__((1, 2), -0.5), "negative"),
-        (lambda p: p.pop("var"), "no array 'var'"),
+        (lambda p: p.pop("idx"), "no array 'idx'"),
     ],
 )
 def test_bad_predictions_refused_before_writing(setup, tmp_path, mutate, match):

@@ -86,7 +86,7 @@ def load_run_inputs(data_dir: PathLike, split_hash: str, *, split_dir: PathLike 
 
 
 def _evaluate(
-    inputs: RunInputs, mean: np.ndarray, var: np.ndarray, seed: int, val_var: np.ndarray | None
+    inputs: RunInputs, mean: np.ndarray, var: np.ndarray | None, seed: int, val_var: np.ndarray | None
 ) -> dict[str, Any]:
     from perturbfm.eval import evaluate_predictions
 
@@ -114,14 +114,17 @@ def _write_run(
     config: dict[str, Any],
     config_hash: str,
     mean: np.ndarray,
-    var: np.ndarray,
+    var: np.ndarray | None,
     seed: int,
-    val: tuple[np.ndarray, np.ndarray] | None = None,
+    val: tuple[np.ndarray, np.ndarray | None] | None = None,
     overwrite: bool = False,
 ) -> Path:
     from perturbfm.report import render_run_report
+    from perturbfm.runs.relative import baseline_globals, metric_tables, relative_scores, table_bytes
 
     metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
+    metrics["baseline_relative"] = relative_scores(metrics, baseline_globals(inputs, seed))
+    tables = {name: table_bytes(t) for name, t in metric_tables(metrics).items()}
     split_hash = inputs.split.frozen_hash
     header = {
         "run": run_dir.name,
@@ -153,6 +156,9 @@ def _write_run(
             predictions_bytes(mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx),
         )
         write_json(tmp / "metrics.json", metrics)
+        for name, (parquet, csv) in tables.items():
+            write_bytes(tmp / f"{name}.parquet", parquet)
+            write_bytes(tmp / f"{name}.csv", csv)
         write_json(tmp / "calibration.json", metrics["uncertainty"])
         write_text(tmp / "report.html", html)
     return run_dir
@@ -242,12 +248,18 @@ def eval_predictions(
     seed: int = 0,
     split_dir: PathLike | None = None,
     overwrite: bool = False,
+    pert_key: str = "target_gene",
+    context_key: str | None = None,
+    control_label: str = "non-targeting",
 ) -> Path:
-    """Evaluate a ``predictions.npz`` (``mean``, ``var``, ``idx``) made elsewhere; write a run folder.
+    """Evaluate predictions made elsewhere; write a run folder.
 
-    The predictions must cover exactly the split's non-control test rows, in order, with
-    finite means and finite non-negative variances; they are checked before anything is
-    written.
+    ``preds_path`` is either a ``predictions.npz`` (``mean``, optional ``var``, ``idx``)
+    covering exactly the split's non-control test rows, in order, with finite means and
+    finite non-negative variances; or an AnnData ``.h5ad`` of predicted cells in cell-eval's
+    layout (``obs[pert_key]``, optional ``obs[context_key]``, the dataset's genes; see
+    :mod:`perturbfm.runs.anndata_io`). Without a variance the uncertainty panel is marked
+    absent. Everything is checked before anything is written.
 
     Returns
     -------
@@ -258,24 +270,39 @@ def eval_predictions(
 
     check_output_dir(out_dir, overwrite=overwrite, what="evaluation output")
     inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
-    preds = load_predictions(preds_path)
-    mean, var = validate_predictions(
-        preds["mean"], preds["var"], preds["idx"], inputs.test_idx, inputs.ds.n_genes
-    )
+    source: dict[str, Any] = {"format": "npz"}
     val = None
-    if "val_var" in preds:
-        val = validate_predictions(
-            preds["val_mean"],
-            preds["val_var"],
-            preds["val_idx"],
-            inputs.val_idx,
-            inputs.ds.n_genes,
-            part="validation",
+    if Path(preds_path).suffix.lower() == ".h5ad":
+        from perturbfm.runs.anndata_io import predictions_from_h5ad
+
+        if not Path(preds_path).is_file():
+            msg = f"predictions file {preds_path} does not exist"
+            raise InputError(msg)
+        raw_mean, raw_var, source = predictions_from_h5ad(
+            preds_path, inputs, pert_key=pert_key, context_key=context_key, control_label=control_label
         )
+        mean, var = validate_predictions(
+            raw_mean, raw_var, inputs.test_idx, inputs.test_idx, inputs.ds.n_genes
+        )
+    else:
+        preds = load_predictions(preds_path)
+        mean, var = validate_predictions(
+            preds["mean"], preds.get("var"), preds["idx"], inputs.test_idx, inputs.ds.n_genes
+        )
+        if "val_var" in preds and var is not None:
+            val = validate_predictions(
+                preds["val_mean"],
+                preds["val_var"],
+                preds["val_idx"],
+                inputs.val_idx,
+                inputs.ds.n_genes,
+                part="validation",
+            )
     config = {
         "kind": "eval_predictions",
         "predictions": str(Path(preds_path).resolve()),
         "predictions_sha256": sha256_file(preds_path),
+        "predictions_source": source,
         "data_dir": str(Path(data_dir).resolve()),
         "data_hash": inputs.data_hash,
         "split_hash": inputs.split.frozen_hash,
@@ -290,8 +317,8 @@ def eval_predictions(
         config=config,
         config_hash=config_hash,
         mean=mean.astype(np.float32),
-        var=var.astype(np.float32),
+        var=None if var is None else var.astype(np.float32),
         seed=seed,
-        val=None if val is None else (val[0].astype(np.float32), val[1].astype(np.float32)),
+        val=None if val is None or val[1] is None else (val[0].astype(np.float32), val[1].astype(np.float32)),
         overwrite=overwrite,
     )

@@ -1,4 +1,6 @@
-"""The ``predictions.npz`` file: ``mean`` and ``var`` (n, n_genes) and ``idx`` (n,) dataset rows.
+"""The ``predictions.npz`` file: ``mean`` and optional ``var`` (n, n_genes) and ``idx`` (n,) dataset rows.
+
+Without ``var`` (a point prediction) the uncertainty panel is marked absent, not faked.
 
 Optionally also ``val_mean``, ``val_var`` (n_val, n_genes) and ``val_idx`` (n_val,): predictions
 for the split's non-control validation rows (in-distribution held-out cells), which the
@@ -16,28 +18,31 @@ import numpy as np
 
 from omicsrun import InputError
 
-PREDICTION_KEYS = ("mean", "var", "idx")
+PREDICTION_KEYS = ("mean", "idx")
+OPTIONAL_KEYS = ("var",)
 VAL_KEYS = ("val_mean", "val_var", "val_idx")
 
 
 def predictions_bytes(
     mean: np.ndarray,
-    var: np.ndarray,
+    var: np.ndarray | None,
     idx: np.ndarray,
     *,
-    val: tuple[np.ndarray, np.ndarray] | None = None,
+    val: tuple[np.ndarray, np.ndarray | None] | None = None,
     val_idx: np.ndarray | None = None,
 ) -> bytes:
     """``predictions.npz`` content (float32 mean/var, int64 idx), for an atomic write.
 
-    ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions.
+    ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions. ``var`` None
+    (a point prediction) leaves ``var`` (and the validation rows) out.
     """
     arrays: dict[str, np.ndarray] = {
         "mean": np.asarray(mean, dtype=np.float32),
-        "var": np.asarray(var, dtype=np.float32),
         "idx": np.asarray(idx, dtype=np.int64),
     }
-    if val is not None and val_idx is not None:
+    if var is not None:
+        arrays["var"] = np.asarray(var, dtype=np.float32)
+    if val is not None and val_idx is not None and var is not None and val[1] is not None:
         arrays["val_mean"] = np.asarray(val[0], dtype=np.float32)
         arrays["val_var"] = np.asarray(val[1], dtype=np.float32)
         arrays["val_idx"] = np.asarray(val_idx, dtype=np.int64)
@@ -53,8 +58,8 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``mean`` and ``var`` (n, n_genes) and ``idx`` (n,) (plus the ``val_*`` arrays when
-        present), as stored (validated later
+        ``mean`` and ``var`` (when present) (n, n_genes) and ``idx`` (n,) (plus the ``val_*``
+        arrays when present), as stored (validated later
         against the split by :func:`perturbfm.eval.validate_predictions`).
     """
     path = Path(path)
@@ -70,7 +75,7 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                     f"expected {list(PREDICTION_KEYS)}, found {npz.files}"
                 )
                 raise InputError(msg)
-            out = {k: np.asarray(npz[k]) for k in PREDICTION_KEYS}
+            out = {k: np.asarray(npz[k]) for k in (*PREDICTION_KEYS, *OPTIONAL_KEYS) if k in npz.files}
             present = [k for k in VAL_KEYS if k in npz.files]
             if present and len(present) != len(VAL_KEYS):
                 msg = f"predictions file {path} has {present} but not all of {list(VAL_KEYS)}"

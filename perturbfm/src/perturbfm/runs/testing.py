@@ -9,7 +9,9 @@ if TYPE_CHECKING:
     from perturbfm.splits import Split
 
 
-def stored_synthetic_split(root: Path, spec: dict[str, Any], *, seed: int = 0, **synthetic: Any) -> Split:
+def stored_synthetic_split(
+    root: Path, spec: dict[str, Any], *, seed: int = 0, nonnegative: bool = False, **synthetic: Any
+) -> Split:
     """Save ``make_synthetic(**synthetic)`` at ``root/data`` and a split of it in ``root/splits``.
 
     Parameters
@@ -20,6 +22,9 @@ def stored_synthetic_split(root: Path, spec: dict[str, Any], *, seed: int = 0, *
         Split spec for :func:`perturbfm.splits.create_split`.
     seed
         Seed of the split.
+    nonnegative
+        Shift expression so that its minimum is 0 (deltas unchanged), as log-normalised data
+        are; cell-eval refuses negative expression.
     **synthetic
         Keyword arguments of :func:`perturbfm.data.synthetic.make_synthetic`.
 
@@ -33,6 +38,19 @@ def stored_synthetic_split(root: Path, spec: dict[str, Any], *, seed: int = 0, *
     from perturbfm.splits import SplitStore, create_split
 
     ds = make_synthetic(**synthetic)
+    if nonnegative:
+        import numpy as np
+
+        from perturbfm.data.dataset import PerturbDataset
+
+        x_pert, x_ctrl = np.asarray(ds.X_pert), np.asarray(ds.X_control)
+        shift = -min(float(x_pert.min()), float(x_ctrl.min()), 0.0)
+        ds = PerturbDataset(
+            X_control=(x_ctrl + shift).astype(np.float32),
+            X_pert=(x_pert + shift).astype(np.float32),
+            obs=ds.obs,
+            var=list(ds.var),
+        )
     save_dataset(ds, root / "data")
     split = create_split(ds, spec, seed=seed, data_hash=dataset_hash(root / "data"))
     SplitStore(root=root / "splits").save(split)
