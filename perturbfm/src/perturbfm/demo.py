@@ -9,6 +9,7 @@ baseline with full metric panels and a report per run, and a baseline x split su
       splits/               the split store (one JSON per split, named by its hash)
       runs/<run_id>/        one run folder per (split, baseline): metrics, calibration, report.html
       summary.md            the table (markdown)
+      leaderboard.html      every run of each split side by side, linked to its report
       summary.json          the table plus the split hashes and the run folder of each row
 """
 
@@ -28,7 +29,9 @@ from omicsrun.testing import shared_data_dir
 
 DEVEL_RELPATH = "perturbench_devel/devel.h5ad"
 SUMMARY_COLUMNS = (
-    ("pcc_delta", "scperturbench", "pcc_delta", "higher"),
+    ("pcc_delta_centroid", "scperturbench", "pcc_delta_centroid", "higher"),
+    ("pds_l1", "perturbench", "pds_l1", "higher"),
+    ("pcc_delta", "scperturbench", "pcc_delta", "higher (shared-control convention, gameable)"),
     ("rmse", "perturbench", "rmse", "lower"),
     ("rank_rmse", "perturbench", "rank_rmse", "lower"),
     ("edistance", "scperturbench", "edistance", "lower"),
@@ -197,7 +200,7 @@ def run_demo(
             for col, panel, key, _ in SUMMARY_COLUMNS:
                 if panel == "uncertainty":
                     unc = metrics["uncertainty"]
-                    row[col] = unc["coverage"].get(key, unc.get(key))
+                    row[col] = unc.get("coverage", {}).get(key, unc.get(key))
                 else:
                     row[col] = metrics[panel]["global"].get(key)
             per_label = metrics["scperturbench"].get("per_label", {})
@@ -206,9 +209,16 @@ def run_demo(
             row["run_dir"] = str(run_dir.relative_to(out))
             rows.append(row)
 
+    from perturbfm.report.leaderboard import write_leaderboard
+
     markdown = summary_markdown(rows)
+    write_leaderboard(out / "runs", out / "leaderboard.html")
     seconds = time.perf_counter() - start
-    paths = {"markdown": str(out / "summary.md"), "json": str(out / "summary.json")}
+    paths = {
+        "markdown": str(out / "summary.md"),
+        "json": str(out / "summary.json"),
+        "leaderboard": str(out / "leaderboard.html"),
+    }
     write_text(out / "summary.md", f"# PerturbFM demo: baseline x split\n\n{markdown}")
     summary = {"rows": rows, "splits": split_hashes, "seconds": seconds, "markdown": markdown, "paths": paths}
     write_json(out / "summary.json", summary)

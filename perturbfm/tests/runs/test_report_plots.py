@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from omicsrun import InputError
@@ -25,6 +26,17 @@ def test_plots_draw_the_given_numbers():
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), [0.1, 0.3])
     fig = plots.plot_delta_scatter([("p | c", np.array([1.0, -1.0]), np.array([0.5, -0.5]))])
     np.testing.assert_allclose(fig.axes[0].collections[0].get_offsets(), [[1.0, 0.5], [-1.0, -0.5]])
+    fig = plots.plot_per_perturbation_scores(
+        {"A+B": 0.5, "C+D": 0.1}, metric="pcc_delta_centroid", seen={"A+B": 2, "C+D": 0}
+    )
+    colors = {p.get_width(): p.get_facecolor()[:3] for p in fig.axes[0].patches if p.get_width()}
+    assert colors[0.5] == pytest.approx(to_rgb(plots.SEEN_COLORS["2"]))
+    assert colors[0.1] == pytest.approx(to_rgb(plots.SEEN_COLORS["0"]))
+    fig = plots.plot_baseline_comparison(
+        {"rmse": {"this run": 0.2, "control_only": 0.3}}, directions={"rmse": "lower"}
+    )
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([0.2, 0.3])
+    assert "lower" not in fig.axes[0].get_title() and "\u2193" in fig.axes[0].get_title()
 
 
 def test_summary_markdown_rows():
@@ -40,7 +52,7 @@ def test_summary_markdown_rows():
         }
     ]
     text = summary_markdown(rows)
-    assert "| s | b | 0.500 | 0.250 |  | 1.000 | 0.900 |" in text
+    assert "| s | b |  |  | 0.500 | 0.250 |  | 1.000 | 0.900 |" in text
 
 
 @pytest.mark.slow

@@ -148,7 +148,8 @@ def test_per_label_aggregates_match_weighted_group_means(setup):
 
 def test_report_is_self_contained(setup):
     text = (setup["run_dir"] / "report.html").read_text()
-    assert text.count("data:image/png;base64,") == 4
+    # per-perturbation bars, baseline comparison, calibration, risk-coverage, delta scatter
+    assert text.count("data:image/png;base64,") == 5
     assert not re.search(r"""(src|href)=["']https?:""", text)
     assert setup["split"].frozen_hash[:12] in text and "coverage@0.9" in text
 

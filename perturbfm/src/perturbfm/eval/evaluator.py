@@ -30,8 +30,11 @@ from perturbfm.eval._groups import (
 from perturbfm.eval.diagnostics import collapse_diagnostics
 from perturbfm.eval.metrics_perturbench import perturbench_group_metrics
 from perturbfm.eval.metrics_scperturbench import (
+    N_DEGS,
     scperturbench_group_metrics,
     subsample_positions,
+    top_k_by_abs,
+    welch_t,
 )
 from perturbfm.eval.registry import check_registered, metric_registry
 from perturbfm.eval.robust import disagreements, split_half_ceiling
@@ -341,6 +344,17 @@ def evaluate_predictions(
                 lambda a, b: np.asarray(ds.X_pert[rows[a:b]], dtype=np.float64)[:, genes],
                 gctx,
                 c_mean[gctx],
+                deg_cols=top_k_by_abs(
+                    welch_t(
+                        true_mean,
+                        true_var,
+                        groups.n_cells[:, None].astype(np.float64),
+                        c_mean[gctx],
+                        c_var[gctx],
+                        c_n[gctx][:, None].astype(np.float64),
+                    ),
+                    N_DEGS,
+                ),
             )
             if full
             else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Direction = Literal["lower", "higher"]
-Panel = Literal["scperturbench", "perturbench", "uncertainty", "diagnostics"]
+Panel = Literal["scperturbench", "perturbench", "uncertainty", "diagnostics", "validation"]
 
 CTRL = "test-split control cells of the same context (mean of their observed expression)"
 DEG_GENES = (
@@ -315,6 +315,17 @@ _SPECS: tuple[MetricSpec, ...] = (
         METRIC_GENES,
         CELL_AGG,
     ),
+    # --- validation (model selection; never the test split) ---------------------------
+    MetricSpec(
+        "val_rmse_delta",
+        "validation",
+        "lower",
+        "root mean squared error between the group-mean predicted delta and the group-mean true "
+        "delta (X_pert - matched control) over the split's validation cells, per (pert_id, "
+        "context) group; the leaderboard selects on it, never on test metrics",
+        METRIC_GENES,
+        "cell-weighted mean over validation groups",
+    ),
     # --- collapse diagnostics --------------------------------------------------------
     MetricSpec(
         "delta_spread_ratio",
@@ -351,6 +362,7 @@ def _panel_functions() -> dict[str, Callable[..., Any]]:
     from perturbfm.eval.diagnostics import collapse_diagnostics
     from perturbfm.eval.metrics_perturbench import perturbench_group_metrics
     from perturbfm.eval.metrics_scperturbench import scperturbench_group_metrics
+    from perturbfm.eval.robust import validation_scores
     from perturbfm.eval.uncertainty import summarise
 
     return {
@@ -358,6 +370,7 @@ def _panel_functions() -> dict[str, Callable[..., Any]]:
         "perturbench": perturbench_group_metrics,
         "uncertainty": summarise,
         "diagnostics": collapse_diagnostics,
+        "validation": validation_scores,
     }
 
 

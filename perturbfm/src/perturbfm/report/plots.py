@@ -11,9 +11,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+SEEN_COLORS = {"0": "#c44e52", "1": "#dd8452", "2": "#3b75af"}
+
 
 def plot_per_perturbation_scores(
-    scores: Mapping[str, float | None], *, metric: str, higher_is_better: bool = True
+    scores: Mapping[str, float | None],
+    *,
+    metric: str,
+    higher_is_better: bool = True,
+    seen: Mapping[str, object] | None = None,
 ) -> Figure:
     """Horizontal bars of one metric per perturbation group, best at the top.
 
@@ -25,6 +31,9 @@ def plot_per_perturbation_scores(
         Metric name for the axis label.
     higher_is_better
         Sort order.
+    seen
+        Optional perturbation -> number of its singles seen in training (combo splits): bars
+        are then coloured by it, with a legend.
     """
     items = [(k, float(v)) for k, v in scores.items() if v is not None]
     items.sort(key=lambda kv: kv[1], reverse=not higher_is_better)
@@ -33,7 +42,12 @@ def plot_per_perturbation_scores(
     fig, ax = plt.subplots(figsize=(6.5, min(height, 14)))
     if items:
         names, values = zip(*items, strict=True)
-        colors = ["#3b75af" if v >= 0 else "#c44e52" for v in values]
+        if seen:
+            colors = [SEEN_COLORS.get(str(seen.get(n)), "#999999") for n in names]
+            for lab in sorted({str(seen.get(n)) for n in names}):
+                ax.barh([], [], color=SEEN_COLORS.get(lab, "#999999"), label=f"{lab} singles seen")
+        else:
+            colors = ["#3b75af" if v >= 0 else "#c44e52" for v in values]
         ax.barh(np.arange(len(values)), values, color=colors)
         ax.set_yticks(np.arange(len(values)))
         ax.set_yticklabels(names, fontsize=7 if len(values) > 25 else 8)
@@ -82,7 +96,7 @@ def plot_risk_coverage(
 ) -> Figure:
     """Risk (mean squared delta error) of the cells kept, keeping the least uncertain first."""
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
-    ax.plot(coverage, risk, marker="o", color="#3b75af")
+    ax.plot(coverage, risk, marker="o", color="#3b75af", label="kept cells")
     if len(risk):
         ax.axhline(risk[-1], color="grey", lw=1, ls=":", label="risk at full coverage")
     title = "Risk-coverage" + (f" (AURC {aurc:.4g})" if aurc is not None else "")
@@ -118,4 +132,43 @@ def plot_delta_scatter(panels: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> 
         ax.set_xlabel("true mean delta", fontsize=8)
         ax.set_ylabel("predicted mean delta", fontsize=8)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.1, wspace=0.35, hspace=0.45)
+    return fig
+
+
+def plot_baseline_comparison(
+    values: Mapping[str, Mapping[str, float | None]], *, directions: Mapping[str, str]
+) -> Figure:
+    """Grouped bars: each headline metric for the run and the reference baselines.
+
+    Parameters
+    ----------
+    values
+        Metric -> {"this run" / baseline name: value}.
+    directions
+        Metric -> "higher" or "lower" (shown in the panel title).
+    """
+    metrics = list(values)
+    n = max(len(metrics), 1)
+    fig, axes = plt.subplots(1, n, figsize=(min(2.3 * n, 12.0), 3.2), squeeze=False)
+    palette = ["#3b75af", "#999999", "#dd8452", "#55a868"]
+    for ax, name in zip(axes.ravel(), metrics, strict=False):
+        entries = [(k, v) for k, v in values[name].items()]
+        xs = np.arange(len(entries))
+        heights = [np.nan if v is None else float(v) for _, v in entries]
+        ax.bar(xs, np.nan_to_num(heights), color=palette[: len(entries)])
+        for x, h in zip(xs, heights, strict=True):
+            ax.text(
+                x,
+                0 if np.isnan(h) else h,
+                "n/a" if np.isnan(h) else f"{h:.3g}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.set_xticks(xs)
+        ax.set_xticklabels([k for k, _ in entries], rotation=30, ha="right", fontsize=7)
+        arrow = {"higher": "\u2191 better", "lower": "\u2193 better"}.get(directions.get(name, ""), "")
+        ax.set_title(f"{name}\n({arrow})", fontsize=8)
+        ax.axhline(0, color="k", lw=0.6)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.82, bottom=0.3, wspace=0.45)
     return fig

@@ -107,6 +107,28 @@ def _evaluate(
     )
 
 
+def _validation(inputs: RunInputs, val_mean: np.ndarray | None) -> dict[str, Any]:
+    """Validation score of the run (model selection only), or a note why there is none."""
+    from perturbfm.eval.robust import validation_scores
+
+    if val_mean is None or inputs.val_idx.size == 0:
+        return {"val_rmse_delta": None, "reason": "no validation predictions"}
+    genes = inputs.split.metric_genes
+    cols = np.arange(inputs.ds.n_genes) if genes is None else np.asarray(genes)
+    if cols.size and not np.issubdtype(cols.dtype, np.integer):
+        lookup = {g: i for i, g in enumerate(inputs.ds.var)}
+        cols = np.asarray([lookup[str(g)] for g in cols], dtype=np.int64)
+    obs = inputs.ds.obs
+    keys = (
+        obs["pert_id"].astype(str).to_numpy()[inputs.val_idx]
+        + "\t"
+        + obs["context_id"].astype(str).to_numpy()[inputs.val_idx]
+    )
+    code = np.unique(keys, return_inverse=True)[1]
+    true = np.asarray(inputs.ds.delta[inputs.val_idx], dtype=np.float64)[:, cols]
+    return validation_scores(np.asarray(val_mean, dtype=np.float64)[:, cols], true, code)
+
+
 def _write_run(
     run_dir: Path,
     *,
@@ -124,6 +146,7 @@ def _write_run(
 
     metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
     metrics["baseline_relative"] = relative_scores(metrics, baseline_globals(inputs, seed))
+    metrics["validation"] = _validation(inputs, None if val is None else val[0])
     tables = {name: table_bytes(t) for name, t in metric_tables(metrics).items()}
     split_hash = inputs.split.frozen_hash
     header = {
@@ -140,7 +163,10 @@ def _write_run(
         "n_test_controls": int(inputs.control_idx.size),
         "n_train_rows": int(inputs.split.train_idx.size),
     }
-    html = render_run_report(inputs.ds, metrics, mean=mean, idx=inputs.test_idx, header=header)
+    labels = inputs.split.labels if inputs.split.name == "combo" else None
+    html = render_run_report(
+        inputs.ds, metrics, mean=mean, idx=inputs.test_idx, header=header, pert_labels=labels
+    )
     manifest = run_manifest(
         tool="perturbfm",
         config=config,
