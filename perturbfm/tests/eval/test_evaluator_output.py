@@ -28,6 +28,7 @@ def test_layout_registry_and_json():
     assert set(out) == {
         "scperturbench",
         "perturbench",
+        "celleval_de",
         "uncertainty",
         "diagnostics",
         "flags",

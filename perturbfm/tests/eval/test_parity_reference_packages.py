@@ -92,3 +92,41 @@ def test_pearson_delta_pds_mse_match_celleval():
         assert ours_pb[p]["pds_l1"] == pytest.approx(ref_pds[p], abs=1e-12)
     # The prediction is informative, so discrimination must be better than chance somewhere.
     assert max(ref_pds.values()) == 1.0
+
+
+@pytest.mark.slow
+def test_de_metrics_match_celleval_with_pdex(tmp_path):
+    # cell-eval computes DE with pdex (numba: compiling takes ~30 s, hence slow)
+    from cell_eval import MetricsEvaluator
+
+    c = make_case(n_genes=40, n_contexts=1, n_perts=5, n_per_group=30, n_ctrl=30, seed=11)
+    # halfway between control and truth keeps predicted expression >= 0 (cell-eval refuses < 0)
+    mean = 0.5 * c.true_delta
+    out = evaluate_predictions(
+        c.ds, test_idx=c.test_idx, control_idx=c.control_idx, mean=mean, var=None
+    )
+    pair = _celleval_pair(c, c.ds.X_control[c.test_idx] + mean, pred_controls="test")
+    pair.real.obs["target"] = pair.real.obs["target"].replace({"control": "non-targeting"})
+    pair.pred.obs["target"] = pair.pred.obs["target"].replace({"control": "non-targeting"})
+    evaluator = MetricsEvaluator(
+        adata_pred=pair.pred,
+        adata_real=pair.real,
+        control_pert="non-targeting",
+        pert_col="target",
+        outdir=str(tmp_path / "ce"),
+        num_threads=1,
+    )
+    results, _ = evaluator.compute(profile="de", write_csv=False)
+    ref = {r["perturbation"]: r for r in results.to_dicts()}
+    ours = out["celleval_de"]["per_perturbation"]
+    assert set(ref) == set(ours)
+    n_checked = 0
+    for p, row in ref.items():
+        for name in ("overlap_at_N", "overlap_at_50", "de_direction_match", "de_spearman_lfc_sig"):
+            if row[name] is None or ours[p][name] is None:
+                assert row[name] is None or np.isnan(row[name])
+                assert ours[p][name] is None
+                continue
+            assert ours[p][name] == pytest.approx(row[name], abs=1e-6), (p, name)
+            n_checked += 1
+    assert n_checked >= 15

@@ -28,6 +28,7 @@ from perturbfm.eval._groups import (
     weighted_mean,
 )
 from perturbfm.eval.diagnostics import collapse_diagnostics
+from perturbfm.eval.metrics_de import de_panel
 from perturbfm.eval.metrics_perturbench import perturbench_group_metrics
 from perturbfm.eval.metrics_scperturbench import (
     N_DEGS,
@@ -322,6 +323,21 @@ def evaluate_predictions(
         seed=seed,
     )
     check_registered("perturbench", ptb)
+    ctrl_cells: dict[int, np.ndarray] = {}
+
+    def de_cells(g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = int(gctx[g])
+        if c not in ctrl_cells:
+            ctx_name = groups.context[g]
+            crow = control_idx[ds.obs["context_id"].to_numpy()[control_idx] == ctx_name]
+            ctrl_cells[c] = np.asarray(ds.X_pert[crow], dtype=np.float64)[:, genes]
+        r, p = rows[members[g]], pos[members[g]]
+        true = np.asarray(ds.X_pert[r], dtype=np.float64)[:, genes]
+        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, genes] + mean[p][:, genes]
+        return pred, true, ctrl_cells[c]
+
+    de = de_panel(groups.n_groups, de_cells, flags) if full else {}
+    check_registered("celleval_de", de)
     flags["negative_predicted_expression"] = _negative_predictions(ds, groups, mean, genes)
     if var is None:
         uncertainty: dict = {"status": "absent", "reason": "the predictions carry no variance"}
@@ -332,6 +348,7 @@ def evaluate_predictions(
     out: dict[str, Any] = {
         "scperturbench": aggregate(scpb, groups, pert_labels),
         "perturbench": aggregate(ptb, groups, pert_labels),
+        "celleval_de": aggregate(de, groups, pert_labels) if de else None,
         "uncertainty": uncertainty,
         # Predicted deltas are the model's own (group mean of ``mean``), so a model that
         # predicts one delta for all perturbations shows zero spread.

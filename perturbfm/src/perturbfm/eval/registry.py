@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Direction = Literal["lower", "higher"]
-Panel = Literal["scperturbench", "perturbench", "uncertainty", "diagnostics", "validation"]
+Panel = Literal["scperturbench", "perturbench", "celleval_de", "uncertainty", "diagnostics", "validation"]
 
 CTRL = "test-split control cells of the same context (mean of their observed expression)"
 DEG_GENES = (
@@ -26,6 +26,13 @@ GROUP_AGG = (
     "per context and global values are means over groups weighted by the number of cells "
     "(groups where the metric is undefined are skipped); for combo splits also per_label: "
     "the same mean over held-out combinations with 0, 1 or 2 singles seen in training"
+)
+DE_SIDES = (
+    "per group, two-sided Mann-Whitney U per gene (normal approximation, tie and continuity "
+    "corrected, as pdex for cell-eval), BH FDR over the group's genes, log2FC = "
+    "log2(expm1(mean group) / expm1(mean control)); true side: the group's true cells vs "
+    f"{CTRL}; predicted side: its predicted cells (matched control + predicted delta) vs the "
+    "same controls (the pair `perturbfm export` writes); significant = FDR < 0.05"
 )
 CELL_AGG = "pooled over entries (cells x genes) of the subset it reports on"
 
@@ -270,6 +277,51 @@ _SPECS: tuple[MetricSpec, ...] = (
         METRIC_GENES + " minus the perturbed genes",
         reference="cell-eval discrimination_score_l1",
     ),
+    # --- cell-eval DE panel -----------------------------------------------------------
+    MetricSpec(
+        "overlap_at_N",
+        "celleval_de",
+        "higher",
+        "|top-k true & top-k predicted significant genes| / k, both ranked by |log2FC|, k = "
+        "number of true significant genes; 0 when the truth has none (cell-eval's convention; "
+        f"flags.de_no_true_significant_groups counts them). {DE_SIDES}",
+        METRIC_GENES,
+        reference="cell-eval 0.8.2 overlap_at_N (DES)",
+    ),
+    MetricSpec(
+        "overlap_at_50",
+        "celleval_de",
+        "higher",
+        "as overlap_at_N with k capped at 50",
+        METRIC_GENES,
+        reference="cell-eval 0.8.2 overlap_at_50",
+    ),
+    MetricSpec(
+        "overlap_at_100",
+        "celleval_de",
+        "higher",
+        "as overlap_at_N with k capped at 100",
+        METRIC_GENES,
+        reference="cell-eval 0.8.2 overlap_at_100",
+    ),
+    MetricSpec(
+        "de_direction_match",
+        "celleval_de",
+        "higher",
+        "fraction of the true significant genes whose predicted log2FC has the same sign; None "
+        f"when the truth has no significant gene. {DE_SIDES}",
+        METRIC_GENES,
+        reference="cell-eval 0.8.2 de_direction_match",
+    ),
+    MetricSpec(
+        "de_spearman_lfc_sig",
+        "celleval_de",
+        "higher",
+        "Spearman correlation of true and predicted log2FC over the true significant genes; "
+        f"None with fewer than 2. {DE_SIDES}",
+        METRIC_GENES,
+        reference="cell-eval 0.8.2 de_spearman_lfc_sig",
+    ),
     # --- uncertainty panel -----------------------------------------------------------
     MetricSpec(
         "coverage",
@@ -360,6 +412,7 @@ _SPECS: tuple[MetricSpec, ...] = (
 
 def _panel_functions() -> dict[str, Callable[..., Any]]:
     from perturbfm.eval.diagnostics import collapse_diagnostics
+    from perturbfm.eval.metrics_de import de_panel
     from perturbfm.eval.metrics_perturbench import perturbench_group_metrics
     from perturbfm.eval.metrics_scperturbench import scperturbench_group_metrics
     from perturbfm.eval.robust import validation_scores
@@ -368,6 +421,7 @@ def _panel_functions() -> dict[str, Callable[..., Any]]:
     return {
         "scperturbench": scperturbench_group_metrics,
         "perturbench": perturbench_group_metrics,
+        "celleval_de": de_panel,
         "uncertainty": summarise,
         "diagnostics": collapse_diagnostics,
         "validation": validation_scores,

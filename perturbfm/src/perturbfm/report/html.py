@@ -87,8 +87,8 @@ def _direction(registry: Mapping[str, Any], name: str) -> str:
 
 def _panel_tables(metrics: Mapping[str, Any], registry: Mapping[str, Any]) -> str:
     parts = []
-    for panel in ("scperturbench", "perturbench"):
-        block = metrics.get(panel, {})
+    for panel in ("scperturbench", "perturbench", "celleval_de"):
+        block = metrics.get(panel) or {}
         glob = block.get("global", {})
         names = list(glob)
         parts.append(f"<h3>{panel} &mdash; global (cell-weighted mean over perturbation groups)</h3>")

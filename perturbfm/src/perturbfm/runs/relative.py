@@ -95,8 +95,8 @@ def metric_tables(metrics: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     out = {}
     for scope, key in (("per_perturbation", "pert_id"), ("per_context", "context_id")):
         frames = []
-        for panel in ("scperturbench", "perturbench"):
-            block = metrics.get(panel, {}).get(scope, {})
+        for panel in ("scperturbench", "perturbench", "celleval_de"):
+            block = (metrics.get(panel) or {}).get(scope, {})
             frames.append(pd.DataFrame.from_dict(block, orient="index"))
         unc = metrics.get("uncertainty", {}).get(scope)
         if isinstance(unc, Mapping) and unc:
