@@ -102,9 +102,7 @@ def test_de_metrics_match_celleval_with_pdex(tmp_path):
     c = make_case(n_genes=40, n_contexts=1, n_perts=5, n_per_group=30, n_ctrl=30, seed=11)
     # halfway between control and truth keeps predicted expression >= 0 (cell-eval refuses < 0)
     mean = 0.5 * c.true_delta
-    out = evaluate_predictions(
-        c.ds, test_idx=c.test_idx, control_idx=c.control_idx, mean=mean, var=None
-    )
+    out = evaluate_predictions(c.ds, test_idx=c.test_idx, control_idx=c.control_idx, mean=mean, var=None)
     pair = _celleval_pair(c, c.ds.X_control[c.test_idx] + mean, pred_controls="test")
     pair.real.obs["target"] = pair.real.obs["target"].replace({"control": "non-targeting"})
     pair.pred.obs["target"] = pair.pred.obs["target"].replace({"control": "non-targeting"})

@@ -83,14 +83,18 @@ def test_disagreement_warning_needs_real_gap():
 
 def test_data_ceiling_rmse_matches_closed_form():
     # Truth = group mean + N(0, s^2) per cell: the two half means differ by N(0, 4 s^2 / n),
-    # so the split-half RMSE is about 2 s / sqrt(n).
+    # so the split-half RMSE is about 2 s / sqrt(n), and a perfect prediction scored against
+    # the full-depth truth has RMSE s / sqrt(n) (the reported ceiling).
     c = make_eval_case(n_genes=400, n_perts=3, n_per_group=40, seed=5)
     out = evaluate_predictions(
         c.ds, test_idx=c.test_idx, control_idx=c.control_idx, mean=c.true_delta, var=None
     )
     ceiling = out["ceiling"]
     # make_eval_case clips at 0, which shrinks the noise a little: allow 15 %
-    assert ceiling["rmse"]["mean"] == pytest.approx(2 * 0.5 / np.sqrt(40), rel=0.15)
+    assert ceiling["rmse"]["half_depth"] == pytest.approx(2 * 0.5 / np.sqrt(40), rel=0.15)
+    assert ceiling["rmse"]["mean"] == pytest.approx(0.5 / np.sqrt(40), rel=0.15)
+    r = ceiling["pcc_delta_all"]["half_depth"]
+    assert ceiling["pcc_delta_all"]["mean"] == pytest.approx(2 * r / (1 + r))
     assert ceiling["rmse"]["lo"] <= ceiling["rmse"]["mean"] <= ceiling["rmse"]["hi"]
     assert 0.5 < ceiling["pcc_delta_centroid"]["mean"] <= 1.0
 

@@ -244,8 +244,8 @@ def _headline(metrics: Mapping[str, Any], registry: Mapping[str, Any]) -> tuple[
         "<p class='note'>vs &lt;baseline&gt;: 1 = perfect, 0 = no better than that baseline, "
         "below 0 = worse (" + html.escape(str(rel.get("formula", ""))) + "). Baselines are fitted "
         "on the same split's training rows. Data ceiling: the same metric between two random "
-        "halves of the true cells of each group (mean of 10 splits); a model cannot be expected "
-        "to beat it.</p>"
+        "halves of the true cells of each group (mean of 10 splits), carried to full depth "
+        "(Spearman-Brown for correlations, RMSE halved); a model cannot be expected to beat it.</p>"
     )
     return _table(rows, head) + note, values, directions
 
