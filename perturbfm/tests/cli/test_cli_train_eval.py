@@ -176,3 +176,18 @@ def test_eval_unknown_split(env, tmp_path, capsys):
     )
     assert "no split 'ffffffffff'" in err
     assert not (tmp_path / "ev").exists()
+
+
+def test_export_and_leaderboard_commands(env, tmp_path, capsys):
+    run_dir = env["preds"].parent
+    out = _ok(["export", "--run", str(run_dir), "--out", str(tmp_path / "ex")], capsys)
+    assert out == f"out_dir={tmp_path / 'ex'}"
+    names = sorted(p.name for p in (tmp_path / "ex").iterdir())
+    assert names == ["export.json", "pred_C1.h5ad", "real_C1.h5ad"]
+    err = _fails(["export", "--run", str(run_dir), "--out", str(tmp_path / "ex")], capsys)
+    assert "already holds results" in err
+    board = tmp_path / "lb.html"
+    out = _ok(["leaderboard", "--runs", str(run_dir.parent), "--out", str(board)], capsys)
+    assert out == f"leaderboard={board}" and "global_mean" in board.read_text()
+    err = _fails(["leaderboard", "--runs", str(tmp_path / "none"), "--out", str(board)], capsys)
+    assert "is not a folder" in err
