@@ -264,6 +264,11 @@ def _flags(metrics: Mapping[str, Any]) -> str:
             f"kl_gauss_sym_log2 withheld for {flags['kl_zero_variance_groups']} group(s): a DEG with "
             "zero variance makes it meaningless"
         )
+    if flags.get("de_no_true_significant_groups"):
+        items.append(
+            f"{flags['de_no_true_significant_groups']} group(s) have no gene at FDR < 0.05 in the "
+            "truth: their cell-eval overlaps are 0 by convention, not a model failure"
+        )
     unc = metrics.get("uncertainty", {})
     if unc.get("status") in ("absent", "degenerate"):
         items.append(f"uncertainty panel {unc['status']}: {html.escape(str(unc.get('reason')))}")
