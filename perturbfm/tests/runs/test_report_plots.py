@@ -29,9 +29,14 @@ def test_plots_draw_the_given_numbers():
     fig = plots.plot_per_perturbation_scores(
         {"A+B": 0.5, "C+D": 0.1}, metric="pcc_delta_centroid", seen={"A+B": 2, "C+D": 0}
     )
-    colors = {p.get_width(): p.get_facecolor()[:3] for p in fig.axes[0].patches if p.get_width()}
+    colors = {p.get_width(): p.get_facecolor()[:3] for p in fig.axes[0].patches}
     assert colors[0.5] == pytest.approx(to_rgb(plots.SEEN_COLORS["2"]))
     assert colors[0.1] == pytest.approx(to_rgb(plots.SEEN_COLORS["0"]))
+    keys = {
+        t.get_text(): h
+        for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles, strict=True)
+    }
+    assert keys["2 singles seen"].get_facecolor()[:3] == pytest.approx(to_rgb(plots.SEEN_COLORS["2"]))
     fig = plots.plot_baseline_comparison(
         {"rmse": {"this run": 0.2, "control_only": 0.3}}, directions={"rmse": "lower"}
     )

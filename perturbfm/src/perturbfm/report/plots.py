@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 SEEN_COLORS = {"0": "#c44e52", "1": "#dd8452", "2": "#3b75af"}
 
@@ -44,8 +45,6 @@ def plot_per_perturbation_scores(
         names, values = zip(*items, strict=True)
         if seen:
             colors = [SEEN_COLORS.get(str(seen.get(n)), "#999999") for n in names]
-            for lab in sorted({str(seen.get(n)) for n in names}):
-                ax.barh([], [], color=SEEN_COLORS.get(lab, "#999999"), label=f"{lab} singles seen")
         else:
             colors = ["#3b75af" if v >= 0 else "#c44e52" for v in values]
         ax.barh(np.arange(len(values)), values, color=colors)
@@ -53,11 +52,22 @@ def plot_per_perturbation_scores(
         ax.set_yticklabels(names, fontsize=7 if len(values) > 25 else 8)
         mean = float(np.mean(values))
         ax.axvline(mean, color="k", lw=1, ls="--", label=f"mean {mean:.3f}")
-        ax.legend(loc="lower right", fontsize=8)
+        if seen:
+            # a figure legend under the axis label, so that the colour key never hides a bar
+            handles = [ax.get_lines()[-1]] + [
+                Patch(color=SEEN_COLORS.get(lab, "#999999"), label=f"{lab} singles seen")
+                for lab in sorted({str(seen.get(n)) for n in names})
+            ]
+            fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=7, frameon=False)
+        else:
+            ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel(metric)
     ax.set_title(f"{metric} per perturbation")
     fig.subplots_adjust(
-        left=0.32, right=0.97, top=1 - 0.45 / fig.get_figheight(), bottom=0.6 / fig.get_figheight()
+        left=0.32,
+        right=0.97,
+        top=1 - 0.45 / fig.get_figheight(),
+        bottom=(0.95 if seen else 0.6) / fig.get_figheight(),
     )
     return fig
 
