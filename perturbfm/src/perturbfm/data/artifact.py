@@ -30,7 +30,7 @@ import pandas as pd
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.hashing import canonical_json
-from omicsrun.readers import read_json_object
+from omicsrun.readers import load_npz, read_json_object
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.data.graph import save_graph
 
@@ -200,12 +200,8 @@ def _open_arrays(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     if not npz.is_file():
         msg = f"dataset folder {path} has no data.npz (storage {storage!r})"
         raise InputError(msg)
-    with np.load(npz) as handle:
-        missing = [k for k in ARRAY_KEYS if k not in handle.files]
-        if missing:
-            msg = f"{npz} lacks the array {missing[0]!r}; found {sorted(handle.files)}"
-            raise InputError(msg)
-        return {k: handle[k] for k in ARRAY_KEYS}
+    arrays = load_npz(npz, what="dataset arrays", required=tuple(ARRAY_KEYS))
+    return {k: arrays[k] for k in ARRAY_KEYS}
 
 
 def load_dataset(path: str | os.PathLike[str]) -> PerturbDataset:
