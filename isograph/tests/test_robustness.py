@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from isograph.benchmark import cached_bundle_intact, ensure_dataset
+from isograph.benchmark import ensure_dataset
 from isograph.bundle import read_bundle, write_bundle
 from isograph.cli import main
 from isograph.fixtures import make_fixture
@@ -178,6 +178,8 @@ def test_trait_that_is_all_inf_is_refused_not_dropped(small_bundle, tmp_path, ca
 
 
 def test_altered_cached_fixture_is_not_reused(tmp_path):
+    from isograph.benchmark import cached_bundle_intact
+
     path, reused = ensure_dataset(tmp_path, "core_v1", "nonlinear", seed=0)
     assert not reused and cached_bundle_intact(path)
     assert ensure_dataset(tmp_path, "core_v1", "nonlinear", seed=0)[1]  # intact: reused

@@ -53,7 +53,7 @@ def run_app(app: Any, prog_name: str, argv: list[str] | None = None) -> None:
         code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except InputError as err:
         _fail(prog_name, str(err))
-    except cex.NoArgsIsHelpError as err:
+    except getattr(cex, "NoArgsIsHelpError", ()) as err:  # Click >= 8.2
         # A group named without a subcommand: show its (rich) help, as Typer would.
         if err.ctx is not None:
             print(err.ctx.get_help(), file=sys.stderr)
