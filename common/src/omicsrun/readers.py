@@ -88,7 +88,10 @@ def load_npz(
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in required if k not in npz.files]
             if missing:
-                msg = f"{what} {path} has no array under key {missing[0]!r}; keys are {sorted(npz.files)}"
+                msg = (
+                    f"{what} {path} has no array under key {missing[0]!r} "
+                    f"(no array {missing[0]!r} among {sorted(npz.files)}; expected {list(required)})"
+                )
                 raise InputError(msg)
             return {k: npz[k] for k in npz.files}
     except InputError:
