@@ -242,3 +242,17 @@ def test_commit_file_replaces_only_on_success(tmp_path):
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def test_file_temp_of_a_dead_process_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    stale = tmp_path / f".report.json.{pid}-deadbeef.tmp"
+    stale.write_text("half")
+    live = tmp_path / f".report.json.{os.getpid()}-cafef00d.tmp"  # this process: kept
+    live.write_text("mine")
+    write_text(tmp_path / "report.json", "{}")
+    assert not stale.exists()
+    assert live.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,10 +33,34 @@ def _tmp_sibling(path: Path) -> Path:
     return name
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _clean_dead_file_temps(path: Path) -> None:
+    # A temporary file of this name left by a killed process (its pid is gone) is removed.
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp$")
+    with contextlib.suppress(OSError):
+        for item in path.parent.iterdir():
+            match = pattern.match(item.name)
+            if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+                item.unlink(missing_ok=True)
+
+
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary sibling, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temporary sibling, fsync, rename).
+
+    A temporary sibling of the same name left by a process that no longer exists is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_dead_file_temps(path)
     tmp = _tmp_sibling(path)
     try:
         with tmp.open("wb") as handle:
