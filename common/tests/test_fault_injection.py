@@ -8,6 +8,7 @@ one, and that the same command run again succeeds (cleaning the dead run's lefto
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from omicsrun.commit import is_locked, leftovers
@@ -37,17 +39,15 @@ def _kill_at_random_moment(
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     if proc.poll() is None:
-        # The whole process group: the benchmark's fit runs in a spawned child.
+        # The benchmark's fit runs in a spawned child: kill it too (listed before the parent
+        # dies, since an orphan is re-parented and can no longer be found by its parent id).
+        children = psutil.Process(proc.pid).children(recursive=True)
         os.kill(proc.pid, signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
     proc.wait(timeout=60)
-    for child in _children_of(proc.pid):
-        os.kill(child, signal.SIGKILL)
     return delay
-
-
-def _children_of(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
-    return [int(x) for x in out.split()]
 
 
 def _run_ok(argv: list[str], env: dict[str, str] | None = None) -> str:
