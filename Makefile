@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-isograph demo-perturbfm test lint typecheck clean
+.PHONY: setup demo demo-isograph demo-perturbfm test lint typecheck clean floors
 
 setup: $(STAMP)
 
@@ -39,5 +39,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Dependency floors that hold: the oldest version of every declared dependency
+# (tools/floor_pins.py turns each ">=X" into "==X") in a second environment, fast tests there.
+# torch stays at TORCH_PIN; the parity reference packages carry exact pins of their own.
+FLOORS_VENV := .venv-floors
+FLOORS_MARKERS ?= not slow and not r and not shared_data
+floors:
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install -q $(TORCH_PIN)
+	$(FLOORS_VENV)/bin/python -m pip install -q $$($(PYTHON) tools/floor_pins.py)
+	$(FLOORS_VENV)/bin/python -m pip install -q --no-deps -e common -e isograph -e perturbfm
+	$(FLOORS_VENV)/bin/python -m pip check
+	$(FLOORS_VENV)/bin/python -m pytest -q -m "$(FLOORS_MARKERS)" \
+		--ignore=perturbfm/tests/eval/test_parity_reference_packages.py $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) benchmarks/datasets artifacts/benchmarks runs demo_out
+	rm -rf $(VENV) $(FLOORS_VENV) benchmarks/datasets artifacts/benchmarks runs demo_out

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+import re
+import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,42 @@ def _umask() -> int:
     return mask
 
 
-def _tmp_sibling(path: Path, suffix: str = "") -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+def _tmp_sibling(path: Path) -> Path:
+    # The name pattern omicsrun.commit recognises as a leftover of an interrupted write.
+    name = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
     os.close(fd)
-    # mkstemp creates 0600; a result file should get the usual permissions.
-    Path(name).chmod(0o666 & ~_umask())
-    return Path(name)
+    return name
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _clean_dead_file_temps(path: Path) -> None:
+    # A temporary file of this name left by a killed process (its pid is gone) is removed.
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[0-9a-f]{{8}}\.tmp$")
+    with contextlib.suppress(OSError):
+        for item in path.parent.iterdir():
+            match = pattern.match(item.name)
+            if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+                item.unlink(missing_ok=True)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary sibling, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temporary sibling, fsync, rename).
+
+    A temporary sibling of the same name left by a process that no longer exists is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _clean_dead_file_temps(path)
     tmp = _tmp_sibling(path)
     try:
         with tmp.open("wb") as handle:
@@ -105,30 +129,20 @@ def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, w
     return path
 
 
-@contextlib.contextmanager
 def output_dir(
-    path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "output"
-) -> Iterator[Path]:
-    """Assemble a folder atomically.
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    what: str = "output",
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> contextlib.AbstractContextManager[Path]:
+    """Assemble a folder atomically: :func:`omicsrun.commit.commit_dir` (lock, build aside,
+    swap in when complete, input and writability checks, stale leftovers cleaned).
 
-    Yields a temporary sibling folder to write into. When the block finishes, the folder is
-    renamed to ``path`` (replacing an earlier one only when ``overwrite``); when the block
-    raises, the temporary folder is removed and ``path`` is left as it was.
+    Yields a temporary sibling folder to write into. When the block finishes, the folder
+    replaces ``path`` (an earlier one only when ``overwrite``, and kept until that moment);
+    when the block raises, the temporary folder is removed and ``path`` is left as it was.
     """
-    final = check_output_dir(path, overwrite=overwrite, what=what)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp creates 0700
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old: Path | None = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-        old.rmdir()
-        final.rename(old)
-    tmp.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    from omicsrun.commit import commit_dir
+
+    return commit_dir(path, overwrite=overwrite, what=what, inputs=inputs)

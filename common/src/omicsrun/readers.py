@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from omicsrun.errors import InputError
 
 
@@ -38,3 +40,68 @@ def read_json_object(path: str | os.PathLike[str], *, what: str) -> dict[str, An
         msg = f"{what} {path} holds a {type(data).__name__}; expected a JSON object"
         raise InputError(msg)
     return data
+
+
+def _sniff(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array (saved with np.save, not np.savez)"
+    if not head:
+        return "an empty file"
+    if head[:1] in (b"\x80",):
+        return "a pickle"
+    return f"unrecognised bytes {head[:4]!r}"
+
+
+def load_npz(
+    path: str | os.PathLike[str], *, what: str, required: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """Read every array of a ``.npz`` archive; nothing is unpickled.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages.
+    required
+        Keys that must be present.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, is not a zip of ``.npy`` arrays (a bare ``.npy`` under an
+        ``.npz`` name, garbage bytes), holds object (pickled) arrays, is truncated, or lacks a
+        required key.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{what} {path} does not exist"
+        raise InputError(msg)
+    if not zipfile.is_zipfile(path):
+        msg = f"{what} {path} is not a readable .npz archive (a zip of .npy arrays); found {_sniff(path)}"
+        raise InputError(msg)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in required if k not in npz.files]
+            if missing:
+                msg = (
+                    f"{what} {path} has no array under key {missing[0]!r} "
+                    f"(no array {missing[0]!r} among {sorted(npz.files)}; expected {list(required)})"
+                )
+                raise InputError(msg)
+            return {k: npz[k] for k in npz.files}
+    except InputError:
+        raise
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            msg = f"{what} {path} holds object arrays, which are never unpickled; expected numeric arrays"
+        else:
+            msg = f"{what} {path} is not a readable .npz archive ({' '.join(str(err).split())})"
+        raise InputError(msg) from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        msg = f"{what} {path} is not a readable .npz archive ({type(err).__name__}: {err})"
+        raise InputError(msg) from None

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from omicsrun.paths import REPO_ROOT, shared_data_dir
 
-
-def shared_data_dir() -> Path:
-    """``$SHARED_DATA_DIR`` or ``<repo>/../shared/data``."""
-    env = os.environ.get("SHARED_DATA_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+__all__ = ["REPO_ROOT", "require_shared", "shared_data_dir"]
 
 
 def require_shared(relpath: str) -> Path:

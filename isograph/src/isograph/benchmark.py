@@ -16,11 +16,11 @@ has just generated a large fixture would otherwise be charged to the fit.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import platform
 import re
-import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -36,13 +36,15 @@ from isograph.fixtures import GENERATOR_VERSION, fixture_spec, make_fixture, nai
 from isograph.fixtures.generate import spec_hash
 from isograph.scoring import score_fit
 from omicsrun import InputError
-from omicsrun.atomic import write_json, write_text
+from omicsrun.atomic import output_dir, write_json, write_text
 from omicsrun.errors import check_seed
 from omicsrun.manifest import package_versions, utc_now
 from omicsrun.readers import read_json_object
 
 REPORT_FORMAT = "isograph-benchmark"
 REPORT_FORMAT_VERSION = 1
+_HASH_FILE = ".content.sha256"  # hidden: not part of the bundle hash it records
+_logger = logging.getLogger("isograph")
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -77,9 +79,21 @@ def ensure_dataset(root: Path, suite: str, fixture: str, *, seed: int) -> tuple[
             "spec_hash": spec_hash(fixture_spec(suite, fixture)),
         }
         if all(provenance.get(k) == v for k, v in wanted.items()):
-            return path, True
-    write_bundle(make_fixture(suite, fixture, seed=seed), path, overwrite=True)
+            if cached_bundle_intact(path):
+                return path, True
+            _logger.warning("cached fixture %s failed its content-hash check; generating it again", path)
+    with output_dir(path, overwrite=True, what="fixture bundle") as build:
+        write_bundle(make_fixture(suite, fixture, seed=seed), build, overwrite=True)
+        write_text(build / _HASH_FILE, bundle_hash(build) + "\n")
     return path, False
+
+
+def cached_bundle_intact(path: Path) -> bool:
+    """Whether a cached fixture bundle still has the content hash recorded when it was made."""
+    recorded = path / _HASH_FILE
+    if not recorded.is_file():
+        return False
+    return recorded.read_text().strip() == bundle_hash(path)
 
 
 def peak_rss_bytes() -> int:
@@ -252,8 +266,6 @@ def run_benchmark(
     resolve_configs(backend, overrides)
     stage = stage or f"{suite}-{backend}"
     stage_dir, bench_json, runtime_json = _check_stage(root, stage, overwrite=overwrite)
-    if overwrite and stage_dir.exists():
-        shutil.rmtree(stage_dir)
 
     version = _version()
     bench: dict[str, Any] = {
@@ -286,7 +298,11 @@ def run_benchmark(
         "versions": package_versions(("isograph",)),
         "fixtures": {},
     }
-    with _progress(show_progress) as progress:
+    # The stage is built aside and replaces an earlier one only when every fixture is done.
+    with (
+        output_dir(stage_dir, overwrite=overwrite, what="benchmark stage") as stage_build,
+        _progress(show_progress) as progress,
+    ):
         task = progress.add_task(f"{stage}", total=len(chosen))
         for fixture in chosen:
             log: list[str] = [
@@ -301,7 +317,7 @@ def run_benchmark(
             naive = score_fit(bundle, naive_modules(bundle), seed=seed)
             naive["wall_seconds"] = time.perf_counter() - start
             progress.update(task, description=f"{fixture}: fitting ({backend})")
-            out_dir = stage_dir / fixture
+            out_dir = stage_build / fixture
             timing = _run_fit(
                 data_path, out_dir, backend=backend, seed=seed, overrides=overrides, overwrite=overwrite
             )
@@ -317,7 +333,7 @@ def run_benchmark(
                 "description": bundle.description,
                 "dataset": os.fspath(data_path.relative_to(root)),
                 "dataset_hash": bundle_hash(data_path),
-                "artifacts": os.fspath(out_dir.relative_to(root)),
+                "artifacts": os.fspath((stage_dir / fixture).relative_to(root)),
                 "scores": scores,
                 "naive_reference": naive,
             }

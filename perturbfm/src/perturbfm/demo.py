@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omicsrun import InputError
-from omicsrun.atomic import check_output_dir, write_json, write_text
-from omicsrun.testing import shared_data_dir
+from omicsrun.atomic import output_dir, write_json, write_text
+from omicsrun.paths import shared_data_dir
 
 DEVEL_RELPATH = "perturbench_devel/devel.h5ad"
 SUMMARY_COLUMNS = (
@@ -66,16 +65,12 @@ def _demo_splits(devel_path: Path | None) -> list[dict[str, Any]]:
     return splits
 
 
-def _prepare_out(out_dir: Path, *, overwrite: bool) -> None:
-    if out_dir.is_dir() and any(out_dir.iterdir()) and overwrite:
-        if not (out_dir / _MARKER).is_file():
-            msg = (
-                f"--overwrite refuses to clear {out_dir}: it does not look like a demo folder (no {_MARKER})"
-            )
-            raise InputError(msg)
-        shutil.rmtree(out_dir)
-    check_output_dir(out_dir, overwrite=False, what="demo")
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _check_overwrite(out_dir: Path, *, overwrite: bool) -> None:
+    # --overwrite replaces only a folder that holds a finished demo (the old one is kept
+    # until the new one is complete: see omicsrun.commit).
+    if out_dir.is_dir() and any(out_dir.iterdir()) and overwrite and not (out_dir / _MARKER).is_file():
+        msg = f"--overwrite refuses to replace {out_dir}: it does not look like a demo folder (no {_MARKER})"
+        raise InputError(msg)
 
 
 def summary_markdown(rows: list[dict[str, Any]]) -> str:
@@ -146,80 +141,91 @@ def run_demo(
     if include_devel and not devel_path.is_file():
         msg = f"development set {devel_path} not found; set SHARED_DATA_DIR or pass include_devel=False"
         raise InputError(msg)
-    _prepare_out(out, overwrite=overwrite)
-
-    datasets: dict[str, Any] = {}
-    say("making the synthetic dataset")
-    ds = make_synthetic(
-        **{
-            "n_obs": 1500,
-            "n_genes": 100,
-            "n_contexts": 3,
-            "n_perts": 16,
-            "seed": 0,
-            **(synthetic_params or {}),
-        }
-    )
-    save_dataset(ds, out / "synthetic")
-    datasets["synthetic"] = ds
-    if include_devel:
-        from perturbfm.data.h5ad import import_h5ad
-
-        say(f"importing {devel_path}")
-        dev = import_h5ad(
-            devel_path, pert_key="perturbation", context_key="cell_type", control_label="control"
+    _check_overwrite(out, overwrite=overwrite)
+    with output_dir(out, overwrite=overwrite, what="demo") as build:
+        datasets: dict[str, Any] = {}
+        say("making the synthetic dataset")
+        ds = make_synthetic(
+            **{
+                "n_obs": 1500,
+                "n_genes": 100,
+                "n_contexts": 3,
+                "n_perts": 16,
+                "seed": 0,
+                **(synthetic_params or {}),
+            }
         )
-        save_dataset(dev, out / "devel")
-        datasets["devel"] = dev
+        save_dataset(ds, build / "synthetic")
+        datasets["synthetic"] = ds
+        if include_devel:
+            from perturbfm.data.h5ad import import_h5ad
 
-    store = SplitStore(root=out / "splits")
-    rows: list[dict[str, Any]] = []
-    split_hashes: dict[str, str] = {}
-    items = _demo_splits(devel_path if include_devel else None)
-    n_steps, step = len(items) * len(names), 0
-    for item in items:
-        data_dir = out / item["dataset"]
-        split = create_split(
-            datasets[item["dataset"]], item["spec"], seed=0, data_hash=dataset_hash(data_dir)
-        )
-        store.save(split)
-        split_hashes[item["label"]] = split.frozen_hash
-        for name in names:
-            step += 1
-            say(f"[{step}/{n_steps}] {item['label']}: {name} ({time.perf_counter() - start:.0f} s elapsed)")
-            run_dir = train_baseline(
-                data_dir=data_dir,
-                split_hash=split.frozen_hash,
-                baseline=name,
-                runs_root=out / "runs",
-                seed=0,
-                split_dir=out / "splits",
+            say(f"importing {devel_path}")
+            dev = import_h5ad(
+                devel_path, pert_key="perturbation", context_key="cell_type", control_label="control"
             )
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            row: dict[str, Any] = {"split": item["label"], "split_hash": split.frozen_hash, "baseline": name}
-            for col, panel, key, _ in SUMMARY_COLUMNS:
-                if panel == "uncertainty":
-                    unc = metrics["uncertainty"]
-                    row[col] = unc.get("coverage", {}).get(key, unc.get(key))
-                else:
-                    row[col] = metrics[panel]["global"].get(key)
-            per_label = metrics["scperturbench"].get("per_label", {})
-            for col, lab in LABEL_COLUMNS:
-                row[col] = per_label.get(lab, {}).get("pcc_delta")
-            row["run_dir"] = str(run_dir.relative_to(out))
-            rows.append(row)
+            save_dataset(dev, build / "devel")
+            datasets["devel"] = dev
 
-    from perturbfm.report.leaderboard import write_leaderboard
+        store = SplitStore(root=build / "splits")
+        rows: list[dict[str, Any]] = []
+        split_hashes: dict[str, str] = {}
+        items = _demo_splits(devel_path if include_devel else None)
+        n_steps, step = len(items) * len(names), 0
+        for item in items:
+            data_dir = build / item["dataset"]
+            split = create_split(
+                datasets[item["dataset"]], item["spec"], seed=0, data_hash=dataset_hash(data_dir)
+            )
+            store.save(split)
+            split_hashes[item["label"]] = split.frozen_hash
+            for name in names:
+                step += 1
+                elapsed = time.perf_counter() - start
+                say(f"[{step}/{n_steps}] {item['label']}: {name} ({elapsed:.0f} s elapsed)")
+                run_dir = train_baseline(
+                    data_dir=data_dir,
+                    split_hash=split.frozen_hash,
+                    baseline=name,
+                    runs_root=build / "runs",
+                    seed=0,
+                    split_dir=build / "splits",
+                )
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+                row: dict[str, Any] = {
+                    "split": item["label"],
+                    "split_hash": split.frozen_hash,
+                    "baseline": name,
+                }
+                for col, panel, key, _ in SUMMARY_COLUMNS:
+                    if panel == "uncertainty":
+                        unc = metrics["uncertainty"]
+                        row[col] = unc.get("coverage", {}).get(key, unc.get(key))
+                    else:
+                        row[col] = metrics[panel]["global"].get(key)
+                per_label = metrics["scperturbench"].get("per_label", {})
+                for col, lab in LABEL_COLUMNS:
+                    row[col] = per_label.get(lab, {}).get("pcc_delta")
+                row["run_dir"] = str(run_dir.relative_to(build))
+                rows.append(row)
 
-    markdown = summary_markdown(rows)
-    write_leaderboard(out / "runs", out / "leaderboard.html")
-    seconds = time.perf_counter() - start
-    paths = {
-        "markdown": str(out / "summary.md"),
-        "json": str(out / "summary.json"),
-        "leaderboard": str(out / "leaderboard.html"),
-    }
-    write_text(out / "summary.md", f"# PerturbFM demo: baseline x split\n\n{markdown}")
-    summary = {"rows": rows, "splits": split_hashes, "seconds": seconds, "markdown": markdown, "paths": paths}
-    write_json(out / "summary.json", summary)
+        from perturbfm.report.leaderboard import write_leaderboard
+
+        markdown = summary_markdown(rows)
+        write_leaderboard(build / "runs", build / "leaderboard.html")
+        seconds = time.perf_counter() - start
+        paths = {
+            "markdown": str(out / "summary.md"),
+            "json": str(out / "summary.json"),
+            "leaderboard": str(out / "leaderboard.html"),
+        }
+        write_text(build / "summary.md", f"# PerturbFM demo: baseline x split\n\n{markdown}")
+        summary = {
+            "rows": rows,
+            "splits": split_hashes,
+            "seconds": seconds,
+            "markdown": markdown,
+            "paths": paths,
+        }
+        write_json(build / "summary.json", summary)
     return summary

@@ -11,6 +11,7 @@ R) are imported inside its ``fit`` only.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -140,7 +141,10 @@ def _parse_value(key: str, raw: str, current: Any) -> Any:
         if isinstance(current, int):
             return int(text)
         if isinstance(current, float):
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):  # nan/inf would pass into numpy unnoticed
+                raise ValueError(text)
+            return number
         if current is None:
             if text.lower() in {"none", "null"}:
                 return None

@@ -20,7 +20,6 @@ Bundles written before ``format``/``format_version`` existed are accepted.
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,8 @@ from isograph.bundle.model import TRUTH_KINDS, Bundle
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.hashing import sha256_dir
-from omicsrun.readers import read_json_object
+from omicsrun.readers import load_npz, read_json_object
+from omicsrun.validate import check_number, check_type, inside
 
 FORMAT_NAME = "isograph-bundle"
 FORMAT_VERSION = 1
@@ -57,6 +57,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         if not isinstance(entries, list) or not all(isinstance(e, dict) and "filename" in e for e in entries):
             msg = f"{path}: {key!r} must be a list of objects with a 'filename'; found {entries!r:.200}"
             raise InputError(msg)
+    _check_manifest_types(path, manifest)
     if manifest.get("format", FORMAT_NAME) != FORMAT_NAME:
         msg = f"{path} has format {manifest['format']!r}; expected {FORMAT_NAME!r} (a dataset bundle)"
         raise InputError(msg)
@@ -67,8 +68,37 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
+def _check_manifest_types(path: Path, manifest: dict[str, Any]) -> None:
+    """Every field the reader uses has its JSON type (a wrong type is one line, not a crash)."""
+    where = f"{path}:"
+    check_type(manifest["sample_table"], f"{where} 'sample_table'", str, "a file name string")
+    for key in ("format", "dataset_name", "description", "suite_name"):
+        if manifest.get(key) is not None:
+            check_type(manifest[key], f"{where} {key!r}", str, "a string")
+    if "format_version" in manifest:
+        check_number(manifest["format_version"], f"{where} 'format_version'", low=1, integer=True)
+    provenance = manifest.get("provenance", {}) or {}
+    check_type(provenance, f"{where} 'provenance'", dict, "a JSON object")
+    for key in ("traits", "covariates"):
+        if provenance.get(key) is not None:
+            check_type(provenance[key], f"{where} provenance {key!r}", str, "a comma-separated string")
+    truth = manifest.get("truth_tables", [])
+    check_type(truth, f"{where} 'truth_tables'", list, "a list of file names")
+    for item in truth:
+        check_type(item, f"{where} 'truth_tables' entry", str, "a file name string")
+    for key in ("feature_tables", "matrices"):
+        for entry in manifest[key]:
+            check_type(entry["filename"], f"{where} {key!r} filename", str, "a file name string")
+            for field in ("n_rows", "n_features", "n_samples"):
+                if entry.get(field) is not None:
+                    check_number(entry[field], f"{where} {key!r} {field}", low=0, integer=True)
+            for field in ("kind", "assay_name", "encoding"):
+                if entry.get(field) is not None:
+                    check_type(entry[field], f"{where} {key!r} {field}", str, "a string")
+
+
 def _read_table(root: Path, filename: str) -> pd.DataFrame:
-    path = root / filename
+    path = inside(root, filename, what="manifest entry")
     if not path.is_file():
         msg = f"manifest names {filename!r} but {path} does not exist"
         raise InputError(msg)
@@ -84,21 +114,14 @@ def _read_matrix(root: Path, entry: dict[str, Any]) -> np.ndarray:
     if entry.get("encoding", "dense_npz") != "dense_npz":
         msg = f"matrix {filename!r} has encoding {entry.get('encoding')!r}; expected 'dense_npz'"
         raise InputError(msg)
-    path = root / str(filename)
+    path = inside(root, filename, what="manifest matrix")
     if not path.is_file():
         msg = f"manifest names matrix {filename!r} but {path} does not exist"
         raise InputError(msg)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "data" not in npz.files:
-                msg = f"{path} has no array under key 'data'; keys are {npz.files}"
-                raise InputError(msg)
-            data = npz["data"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        if isinstance(err, InputError):
-            raise
-        msg = f"{path} is not a readable .npz matrix: {' '.join(str(err).split())}"
-        raise InputError(msg) from err
+    data = load_npz(path, what=f"matrix {filename!r}", required=("data",))["data"]
+    if data.ndim != 2 or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
+        msg = f"{path} holds a {data.ndim}-D {data.dtype} array; expected a 2-D numeric count matrix"
+        raise InputError(msg)
     expected = (entry.get("n_features"), entry.get("n_samples"))
     if None not in expected and tuple(data.shape) != expected:
         msg = f"{path} has shape {data.shape} but the manifest says {expected}"

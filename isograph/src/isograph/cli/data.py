@@ -21,7 +21,8 @@ from isograph.export import check_export_target, export_summary
 from isograph.io import import_count_table, import_h5ad, import_quant_dir
 from isograph.io.importers import DEFAULT_MIN_COUNT, DEFAULT_MIN_SAMPLES
 from omicsrun import InputError
-from omicsrun.atomic import check_output_dir
+from omicsrun.atomic import output_dir
+from omicsrun.commit import commit_file
 
 _err = Console(stderr=True)
 
@@ -128,7 +129,6 @@ def import_(
     if lengths is not None and counts is None:
         msg = "--lengths goes with --counts; quantifier outputs carry their own lengths"
         raise InputError(msg)
-    check_output_dir(out, overwrite=overwrite, what="bundle")  # fail before the long read
     # The source's own inputs are bound here; the options every importer shares are passed once below.
     if counts is not None:
         if tx2gene is None or samples is None:
@@ -142,7 +142,11 @@ def import_(
         importer = partial(
             import_h5ad, h5ad, gene_key=gene_key, layer=layer, tx2gene=tx2gene, samples=samples
         )
-    with _status("isograph import: starting") as log:
+    inputs = [counts, quant_dir, h5ad, tx2gene, samples, lengths]
+    with (
+        output_dir(out, overwrite=overwrite, what="bundle", inputs=inputs) as build,
+        _status("isograph import: starting") as log,
+    ):
         bundle = importer(
             sample_id_column=sample_id_column,
             min_count=min_count,
@@ -156,7 +160,7 @@ def import_(
             log=log,
         )
         log(f"writing {out}")
-        write_bundle(bundle, out, overwrite=overwrite)
+        write_bundle(bundle, build, overwrite=overwrite)
     prov = bundle.provenance
     typer.echo(
         f"wrote {out}: {bundle.n_samples} samples, {bundle.n_transcripts} transcripts of "
@@ -175,8 +179,9 @@ def export(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a JSON summary of a bundle: samples, genes, transcripts, assays, traits, provenance."""
-    check_export_target(out, overwrite=overwrite)  # before reading the bundle; again at the write
-    summary = export_summary(read_bundle(bundle), out, overwrite=overwrite)
+    check_export_target(out, overwrite=overwrite)
+    with commit_file(out, overwrite=overwrite, what="export target", inputs=[bundle]) as tmp:
+        summary = export_summary(read_bundle(bundle), tmp, overwrite=True)
     typer.echo(
         f"wrote {out}: {summary['n_samples']} samples, {summary['n_genes']} genes, "
         f"{summary['n_transcripts']} transcripts, assays {sorted(summary['assays'])}"

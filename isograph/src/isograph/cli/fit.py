@@ -42,20 +42,22 @@ def fit_command(
     """Fit modules to a bundle and write the fit folder."""
     from isograph.bundle import read_bundle
     from isograph.fit import fit_bundle, parse_overrides, write_fit
-    from omicsrun.atomic import check_output_dir
+    from omicsrun.atomic import output_dir
 
     parsed = parse_overrides(overrides or [])
-    check_output_dir(out, overwrite=overwrite, what="fit output")
-    data = read_bundle(bundle)
-    result = fit_bundle(
-        data,
-        backend=backend,
-        seed=seed,
-        overrides=parsed,
-        regress_covariates=regress_covariates,
-        covariates=covariate or None,
-        traits=trait or None,
-    )
-    path = write_fit(result, out, overwrite=overwrite)
+    # Claimed before any work: lock, writability and input checks; committed only when complete.
+    with output_dir(out, overwrite=overwrite, what="fit output", inputs=[bundle]) as build:
+        data = read_bundle(bundle)
+        result = fit_bundle(
+            data,
+            backend=backend,
+            seed=seed,
+            overrides=parsed,
+            regress_covariates=regress_covariates,
+            covariates=covariate or None,
+            traits=trait or None,
+        )
+        write_fit(result, build, overwrite=overwrite)
+    path = out
     n_modules = result.eigengenes.shape[1]
     typer.echo(f"wrote {path} ({n_modules} modules, {len(result.edges)} edges, backend {backend})")

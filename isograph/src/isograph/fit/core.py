@@ -14,6 +14,7 @@ from isograph.backends.base import UNASSIGNED, apply_overrides, get_backend
 from isograph.bundle import Bundle
 from isograph.features.build import FeatureConfig, FeatureSet, build_features
 from isograph.fit.stats import feature_scores, gene_roles, module_eigengenes, trait_associations
+from isograph.validation import check_feature_config, check_trait_values
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.errors import check_seed
@@ -202,6 +203,8 @@ def fit_bundle(
     model = get_backend(backend)
     backend_config, feature_config = _resolve_configs(backend, model.config_class(), dict(overrides or {}))
     trait_list = list(_default_traits(bundle) if traits is None else traits)
+    check_feature_config(feature_config)
+    check_trait_values(bundle.samples, trait_list)
     # Check traits before any heavy work (constant or absent columns raise here).
     trait_associations(pd.DataFrame(index=range(bundle.n_samples)), bundle.samples, trait_list)
     features = build_features(

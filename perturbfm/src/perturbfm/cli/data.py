@@ -34,20 +34,22 @@ def make_synth(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Simulate a dataset with a planted gene graph (written to graphs/synthetic.npz)."""
+    from omicsrun.atomic import output_dir
     from perturbfm.data.artifact import dataset_hash, save_dataset
     from perturbfm.data.synthetic import make_synthetic, synthetic_graph
 
-    ds = make_synthetic(
-        n_obs=n_obs,
-        n_genes=n_genes,
-        n_contexts=n_contexts,
-        n_perts=n_perts,
-        seed=seed,
-        noise=noise,
-        combo_fraction=combo_fraction,
-    )
-    graph = synthetic_graph(n_genes=n_genes, seed=seed)
-    save_dataset(ds, out, overwrite=overwrite, memmap=memmap, graphs={"synthetic": graph})
+    with output_dir(out, overwrite=overwrite, what="dataset") as build:
+        ds = make_synthetic(
+            n_obs=n_obs,
+            n_genes=n_genes,
+            n_contexts=n_contexts,
+            n_perts=n_perts,
+            seed=seed,
+            noise=noise,
+            combo_fraction=combo_fraction,
+        )
+        graph = synthetic_graph(n_genes=n_genes, seed=seed)
+        save_dataset(ds, build, overwrite=overwrite, memmap=memmap, graphs={"synthetic": graph})
     typer.echo(f"data_dir={out}")
     typer.echo(f"data_hash={dataset_hash(out)}")
 
@@ -71,23 +73,23 @@ def import_h5ad_cmd(
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Import an h5ad file, pairing each cell with a random control of its context (seeded)."""
-    from omicsrun.atomic import check_output_dir
+    from omicsrun.atomic import output_dir
     from perturbfm.data.artifact import dataset_hash, save_dataset
     from perturbfm.data.h5ad import import_h5ad
 
-    check_output_dir(out, overwrite=overwrite, what="dataset")
     start = time.perf_counter()
-    ds = import_h5ad(
-        dataset,
-        pert_key=pert_key,
-        context_key=context_key,
-        control_label=control,
-        batch_key=batch_key,
-        layer=layer,
-        covariate_keys=comma_values(covariate_keys),
-        seed=seed,
-    )
-    save_dataset(ds, out, overwrite=overwrite, memmap=memmap)
+    with output_dir(out, overwrite=overwrite, what="dataset", inputs=[dataset]) as build:
+        ds = import_h5ad(
+            dataset,
+            pert_key=pert_key,
+            context_key=context_key,
+            control_label=control,
+            batch_key=batch_key,
+            layer=layer,
+            covariate_keys=comma_values(covariate_keys),
+            seed=seed,
+        )
+        save_dataset(ds, build, overwrite=overwrite, memmap=memmap)
     elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

@@ -30,7 +30,8 @@ import pandas as pd
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.hashing import canonical_json
-from omicsrun.readers import read_json_object
+from omicsrun.readers import load_npz, read_json_object
+from omicsrun.validate import check_type
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.data.graph import save_graph
 
@@ -185,7 +186,22 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         msg = f"{meta_path} has format_version {version!r}; this PerturbFM reads versions <= {FORMAT_VERSION}"
         raise InputError(msg)
+    _check_meta_types(meta_path, meta)
     return meta
+
+
+def _check_meta_types(meta_path: Path, meta: dict[str, Any]) -> None:
+    """Fields the loader uses have their JSON types (a wrong type is one line, not a crash)."""
+    where = f"{meta_path}:"
+    if meta.get("storage", "npz") not in ("npz", "npy"):
+        msg = f"{where} 'storage' must be 'npz' or 'npy'; found {meta.get('storage')!r:.80}"
+        raise InputError(msg)
+    check_type(meta.get("var"), f"{where} 'var'", list, "a list of gene names")
+    if not all(isinstance(g, str) for g in meta["var"]):
+        msg = f"{where} 'var' must be a list of gene name strings"
+        raise InputError(msg)
+    check_type(meta.get("obs"), f"{where} 'obs'", dict, "a JSON object (the obs table)")
+    check_type(meta.get("metadata", {}), f"{where} 'metadata'", dict, "a JSON object")
 
 
 def _open_arrays(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -200,12 +216,8 @@ def _open_arrays(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     if not npz.is_file():
         msg = f"dataset folder {path} has no data.npz (storage {storage!r})"
         raise InputError(msg)
-    with np.load(npz) as handle:
-        missing = [k for k in ARRAY_KEYS if k not in handle.files]
-        if missing:
-            msg = f"{npz} lacks the array {missing[0]!r}; found {sorted(handle.files)}"
-            raise InputError(msg)
-        return {k: handle[k] for k in ARRAY_KEYS}
+    arrays = load_npz(npz, what="dataset arrays", required=tuple(ARRAY_KEYS))
+    return {k: arrays[k] for k in ARRAY_KEYS}
 
 
 def load_dataset(path: str | os.PathLike[str]) -> PerturbDataset:

@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 
 from omicsrun import InputError
+from omicsrun.errors import check_seed
 from omicsrun.hashing import sha256_file
 from perturbfm.data.dataset import CONTROL_ID, PerturbDataset
+from perturbfm.data.labels import check_matrix_size, check_pert_labels
 
 _ROW_BLOCK = 8192
 
@@ -134,6 +136,7 @@ def import_h5ad(
     if not path.is_file():
         msg = f"h5ad file {path} does not exist"
         raise InputError(msg)
+    seed = check_seed(seed)
     try:
         adata = ad.read_h5ad(path, backed="r")
     except (OSError, KeyError, ValueError) as err:
@@ -177,6 +180,8 @@ def _import(
         msg = f"{path.name}: obs[{pert_key!r}] or obs[{context_key!r}] has missing values"
         raise InputError(msg)
     labels = obs_in[pert_key].astype(str).to_numpy()
+    check_matrix_size(adata.n_obs, adata.n_vars, source=path.name)
+    check_pert_labels(labels, control_label, pert_key=pert_key)
     contexts = obs_in[context_key].astype(str).to_numpy()
     is_control = labels == control_label
     if not is_control.any():

@@ -109,10 +109,18 @@ def make_synthetic(
         and the gene set of every perturbation. The graph is :func:`synthetic_graph` with the
         same ``n_genes``, ``seed`` and ``mean_degree``.
     """
-    for name, value in (("n_genes", n_genes), ("n_contexts", n_contexts), ("n_perts", n_perts)):
-        if value < 1:
-            msg = f"{name} must be at least 1; found {value}"
-            raise InputError(msg)
+    from omicsrun.validate import check_number
+
+    for count_name, count in (("n_genes", n_genes), ("n_contexts", n_contexts), ("n_perts", n_perts)):
+        check_number(count, count_name, low=1, integer=True)
+    check_number(n_obs, "n_obs", low=1, integer=True)
+    check_number(seed, "seed", low=0, integer=True)
+    check_number(operator_rank, "operator_rank", low=1, integer=True)
+    for share_name, share in (("control_fraction", control_fraction), ("combo_fraction", combo_fraction)):
+        check_number(share, share_name, low=0, high=1)
+    for param_name, param in (("mean_degree", mean_degree), ("propagation", propagation), ("noise", noise)):
+        check_number(param, param_name, low=0)
+    check_number(effect_scale, "effect_scale")
     if n_perts > n_genes:
         msg = (
             f"n_perts must not exceed n_genes (each perturbation targets genes); found {n_perts} > {n_genes}"

@@ -93,6 +93,9 @@ def validate_predictions(
     """
     idx_arr = np.asarray(idx)
     exp = np.asarray(expected_idx)
+    if not np.issubdtype(idx_arr.dtype, np.integer):  # floats would be truncated silently
+        msg = f"{part} predictions idx must hold integers (row indices); found dtype {idx_arr.dtype}"
+        raise InputError(msg)
     if idx_arr.ndim != 1:
         msg = f"predictions idx must be 1-D; found shape {idx_arr.shape}"
         raise InputError(msg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.integrate import trapezoid
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
@@ -59,7 +60,7 @@ def risk_coverage(
     return {
         "coverage": cov.tolist(),
         "risk": risk.tolist(),
-        "aurc": float(np.trapezoid(risk, cov)),
+        "aurc": float(trapezoid(risk, cov)),  # scipy: np.trapezoid needs NumPy 2
     }
 
 

@@ -72,6 +72,11 @@ def get_model(name: str, **params: Any) -> PerturbationModel:
     if unknown:
         msg = f"model {name!r} has no parameter {unknown[0]!r}; its parameters are {accepted}"
         raise InputError(msg)
+    from omicsrun.validate import check_like_default
+
+    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()}
+    for key, value in params.items():  # a number where a number is expected, finite
+        check_like_default(value, defaults.get(key), f"model {name!r} parameter {key!r}")
     return cls(**params)
 
 

@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 
 from omicsrun import InputError
-from omicsrun.atomic import check_output_dir, output_dir, write_bytes, write_json, write_text
+from omicsrun.atomic import output_dir, write_bytes, write_json, write_text
+from omicsrun.commit import claim_unique_dir, final_path
+from omicsrun.errors import check_seed
 from omicsrun.hashing import sha256_file, sha256_json
 from omicsrun.manifest import run_manifest
 from perturbfm.data.dataset import PerturbDataset
-from perturbfm.runs.ids import make_run_id, unique_run_dir
+from perturbfm.runs.ids import make_run_id
 from perturbfm.runs.predictions import load_predictions, predictions_bytes
 
 PathLike = str | os.PathLike[str]
@@ -140,9 +142,12 @@ def _write_run(
     seed: int,
     val: tuple[np.ndarray, np.ndarray | None] | None = None,
     overwrite: bool = False,
+    run_name: str | None = None,
 ) -> Path:
     from perturbfm.report import render_run_report
     from perturbfm.runs.relative import baseline_globals, metric_tables, relative_scores, table_bytes
+
+    run_name = run_name or run_dir.name  # run_dir may be the build folder of a claimed run
 
     metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
     metrics["baseline_relative"] = relative_scores(metrics, baseline_globals(inputs, seed))
@@ -150,7 +155,7 @@ def _write_run(
     tables = {name: table_bytes(t) for name, t in metric_tables(metrics).items()}
     split_hash = inputs.split.frozen_hash
     header = {
-        "run": run_dir.name,
+        "run": run_name,
         "model": config.get("model", {}).get("name", "external predictions"),
         "params": config.get("model", {}).get("params", {}),
         "dataset": str(config["data_dir"]),
@@ -172,7 +177,7 @@ def _write_run(
         config=config,
         seed=seed,
         data_hash=inputs.data_hash,
-        extra={"split_hash": split_hash, "config_hash": config_hash, "run_id": run_dir.name},
+        extra={"split_hash": split_hash, "config_hash": config_hash, "run_id": run_name},
     )
     with output_dir(run_dir, overwrite=overwrite, what="run") as tmp:
         write_json(tmp / "config.json", manifest)
@@ -230,20 +235,14 @@ def train_baseline(
     from perturbfm.models import get_model
 
     say = progress or (lambda _msg: None)
+    seed = check_seed(seed)
     model = get_model(baseline, **(params or {}))
     say(f"loading {data_dir} and split {split_hash[:12]}")
     inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
-    say(f"fitting {baseline} on {inputs.split.train_idx.size} training rows")
-    model.fit(inputs.ds, inputs.split.train_idx, seed=seed)
-    say(f"predicting {inputs.test_idx.size} test and {inputs.val_idx.size} validation cells")
-    mean, var = model.predict(inputs.ds, inputs.test_idx)
-    # Validation cells are held out from fitting but belong to training groups: the
-    # in-distribution reference of the OOD AUROC.
-    val = model.predict(inputs.ds, inputs.val_idx) if inputs.val_idx.size else None
     config = {
         "kind": "train_baseline",
         "model": {"name": baseline, "params": model.get_params()},
-        "data_dir": str(Path(data_dir).resolve()),
+        "data_dir": str(final_path(Path(data_dir).resolve())),
         "data_hash": inputs.data_hash,
         "split_hash": inputs.split.frozen_hash,
         "split_spec": inputs.split.spec,
@@ -252,17 +251,39 @@ def train_baseline(
     config_hash = sha256_json({k: v for k, v in config.items() if k != "data_dir"})
     config["config_hash"] = config_hash
     run_id = make_run_id(split_hash=inputs.split.frozen_hash, model_name=baseline, config_hash=config_hash)
-    say("computing the metric panels and the report")
-    return _write_run(
-        unique_run_dir(runs_root, run_id),
-        inputs=inputs,
-        config=config,
-        config_hash=config_hash,
-        mean=mean,
-        var=var,
-        seed=seed,
-        val=val,
-    )
+    # The run folder is claimed (locked, checked writable) before fitting: a run started in
+    # the same second takes the next free name at once instead of failing after its fit.
+    claim = claim_unique_dir(runs_root, run_id, what="run", inputs=[data_dir])
+    with claim as build:
+        say(f"fitting {baseline} on {inputs.split.train_idx.size} training rows")
+        try:
+            model.fit(inputs.ds, inputs.split.train_idx, seed=seed)
+        except ValueError as err:  # scikit-learn's own range check of a hyperparameter
+            if type(err).__name__ != "InvalidParameterError":
+                raise
+            msg = f"model {baseline!r}: {err}"
+            raise InputError(msg) from None
+        say(f"predicting {inputs.test_idx.size} test and {inputs.val_idx.size} validation cells")
+        mean, var = model.predict(inputs.ds, inputs.test_idx)
+        # Validation cells are held out from fitting but belong to training groups: the
+        # in-distribution reference of the OOD AUROC.
+        val = model.predict(inputs.ds, inputs.val_idx) if inputs.val_idx.size else None
+        say("computing the metric panels and the report")
+        _write_run(
+            build,
+            inputs=inputs,
+            config=config,
+            config_hash=config_hash,
+            mean=mean,
+            var=var,
+            seed=seed,
+            val=val,
+            run_name=claim.final.name if claim.final is not None else run_id,
+        )
+    if claim.final is None:  # pragma: no cover - set whenever the claim was entered
+        msg = "run folder was not claimed"
+        raise RuntimeError(msg)
+    return claim.final
 
 
 def eval_predictions(
@@ -294,57 +315,64 @@ def eval_predictions(
     """
     from perturbfm.eval import validate_predictions
 
-    check_output_dir(out_dir, overwrite=overwrite, what="evaluation output")
-    inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
-    source: dict[str, Any] = {"format": "npz"}
-    val = None
-    if Path(preds_path).suffix.lower() == ".h5ad":
-        from perturbfm.runs.anndata_io import predictions_from_h5ad
+    seed = check_seed(seed)
+    with output_dir(
+        out_dir, overwrite=overwrite, what="evaluation output", inputs=[data_dir, preds_path]
+    ) as build:
+        inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
+        source: dict[str, Any] = {"format": "npz"}
+        val = None
+        if Path(preds_path).suffix.lower() == ".h5ad":
+            from perturbfm.runs.anndata_io import predictions_from_h5ad
 
-        if not Path(preds_path).is_file():
-            msg = f"predictions file {preds_path} does not exist"
-            raise InputError(msg)
-        raw_mean, raw_var, source = predictions_from_h5ad(
-            preds_path, inputs, pert_key=pert_key, context_key=context_key, control_label=control_label
-        )
-        mean, var = validate_predictions(
-            raw_mean, raw_var, inputs.test_idx, inputs.test_idx, inputs.ds.n_genes
-        )
-    else:
-        preds = load_predictions(preds_path)
-        mean, var = validate_predictions(
-            preds["mean"], preds.get("var"), preds["idx"], inputs.test_idx, inputs.ds.n_genes
-        )
-        if "val_var" in preds and var is not None:
-            val = validate_predictions(
-                preds["val_mean"],
-                preds["val_var"],
-                preds["val_idx"],
-                inputs.val_idx,
-                inputs.ds.n_genes,
-                part="validation",
+            if not Path(preds_path).is_file():
+                msg = f"predictions file {preds_path} does not exist"
+                raise InputError(msg)
+            raw_mean, raw_var, source = predictions_from_h5ad(
+                preds_path, inputs, pert_key=pert_key, context_key=context_key, control_label=control_label
             )
-    config = {
-        "kind": "eval_predictions",
-        "predictions": str(Path(preds_path).resolve()),
-        "predictions_sha256": sha256_file(preds_path),
-        "predictions_source": source,
-        "data_dir": str(Path(data_dir).resolve()),
-        "data_hash": inputs.data_hash,
-        "split_hash": inputs.split.frozen_hash,
-        "split_spec": inputs.split.spec,
-        "seed": int(seed),
-    }
-    config_hash = sha256_json({k: v for k, v in config.items() if k not in ("data_dir", "predictions")})
-    config["config_hash"] = config_hash
-    return _write_run(
-        Path(out_dir),
-        inputs=inputs,
-        config=config,
-        config_hash=config_hash,
-        mean=mean.astype(np.float32),
-        var=None if var is None else var.astype(np.float32),
-        seed=seed,
-        val=None if val is None or val[1] is None else (val[0].astype(np.float32), val[1].astype(np.float32)),
-        overwrite=overwrite,
-    )
+            mean, var = validate_predictions(
+                raw_mean, raw_var, inputs.test_idx, inputs.test_idx, inputs.ds.n_genes
+            )
+        else:
+            preds = load_predictions(preds_path)
+            mean, var = validate_predictions(
+                preds["mean"], preds.get("var"), preds["idx"], inputs.test_idx, inputs.ds.n_genes
+            )
+            if "val_var" in preds and var is not None:
+                val = validate_predictions(
+                    preds["val_mean"],
+                    preds["val_var"],
+                    preds["val_idx"],
+                    inputs.val_idx,
+                    inputs.ds.n_genes,
+                    part="validation",
+                )
+        config = {
+            "kind": "eval_predictions",
+            "predictions": str(Path(preds_path).resolve()),
+            "predictions_sha256": sha256_file(preds_path),
+            "predictions_source": source,
+            "data_dir": str(final_path(Path(data_dir).resolve())),
+            "data_hash": inputs.data_hash,
+            "split_hash": inputs.split.frozen_hash,
+            "split_spec": inputs.split.spec,
+            "seed": int(seed),
+        }
+        config_hash = sha256_json({k: v for k, v in config.items() if k not in ("data_dir", "predictions")})
+        config["config_hash"] = config_hash
+        _write_run(
+            build,
+            inputs=inputs,
+            config=config,
+            config_hash=config_hash,
+            mean=mean.astype(np.float32),
+            var=None if var is None else var.astype(np.float32),
+            seed=seed,
+            val=None
+            if val is None or val[1] is None
+            else (val[0].astype(np.float32), val[1].astype(np.float32)),
+            overwrite=overwrite,
+            run_name=Path(out_dir).name,
+        )
+    return Path(out_dir)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from omicsrun import InputError
+from omicsrun.readers import load_npz
 
 PREDICTION_KEYS = ("mean", "idx")
 OPTIONAL_KEYS = ("var",)
@@ -66,24 +66,11 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not path.is_file():
         msg = f"predictions file {path} does not exist"
         raise InputError(msg)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in PREDICTION_KEYS if k not in npz.files]
-            if missing:
-                msg = (
-                    f"predictions file {path} has no array {missing[0]!r}; "
-                    f"expected {list(PREDICTION_KEYS)}, found {npz.files}"
-                )
-                raise InputError(msg)
-            out = {k: np.asarray(npz[k]) for k in (*PREDICTION_KEYS, *OPTIONAL_KEYS) if k in npz.files}
-            present = [k for k in VAL_KEYS if k in npz.files]
-            if present and len(present) != len(VAL_KEYS):
-                msg = f"predictions file {path} has {present} but not all of {list(VAL_KEYS)}"
-                raise InputError(msg)
-            out.update({k: np.asarray(npz[k]) for k in present})
-            return out
-    except InputError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        msg = f"cannot read {path} as a .npz predictions file ({type(err).__name__}: {err})"
-        raise InputError(msg) from None
+    arrays = load_npz(path, what="predictions file", required=PREDICTION_KEYS)
+    out = {k: np.asarray(arrays[k]) for k in (*PREDICTION_KEYS, *OPTIONAL_KEYS) if k in arrays}
+    present = [k for k in VAL_KEYS if k in arrays]
+    if present and len(present) != len(VAL_KEYS):
+        msg = f"predictions file {path} has {present} but not all of {list(VAL_KEYS)}"
+        raise InputError(msg)
+    out.update({k: np.asarray(arrays[k]) for k in present})
+    return out

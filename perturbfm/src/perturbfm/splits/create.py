@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from omicsrun import InputError
+from omicsrun.errors import check_seed
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.splits.split import Split
 
@@ -296,6 +297,7 @@ def create_split(ds: PerturbDataset, spec: dict[str, Any] | str, *, seed: int, d
     if not isinstance(ds, PerturbDataset):
         msg = f"create_split expects a PerturbDataset; found {type(ds).__name__}"
         raise InputError(msg)
+    seed = check_seed(seed)
     if not isinstance(data_hash, str) or not data_hash:
         msg = f"data_hash must be the dataset's hash string; found {data_hash!r}"
         raise InputError(msg)
