@@ -95,6 +95,8 @@ class BackendResult:
         What the backend needs to be reloaded: numpy arrays (saved to ``state.npz``) and
         JSON-able values (saved to ``state.json``). Backends with other state (torch weights)
         implement ``save_state(state, folder)`` / ``load_state(folder)`` themselves.
+    log
+        Lines for the fit folder's ``run.log`` (an external program's own messages, e.g. R's).
     """
 
     modules: pd.DataFrame
@@ -105,6 +107,7 @@ class BackendResult:
     feature_loadings: pd.DataFrame | None = None
     soft_membership: pd.DataFrame | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
