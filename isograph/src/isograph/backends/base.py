@@ -244,6 +244,7 @@ def save_backend_state(result: BackendResult, folder: Path, *, backend: str, mod
     """Write a fitted backend into ``folder`` (a fit folder's ``backend/``), versioned.
 
     Files: ``backend.json`` (format, version, backend name, which outputs exist),
+    ``calibration.json`` (when the backend reports calibration),
     ``sample_scores.parquet``, ``feature_loadings.parquet``, ``soft_membership.parquet``
     (those present), ``state.npz`` (array state) and ``state.json`` (other state), or whatever
     the backend's own ``save_state`` writes.
@@ -269,6 +270,8 @@ def save_backend_state(result: BackendResult, folder: Path, *, backend: str, mod
             np.savez(folder / "state.npz", **arrays)  # type: ignore[arg-type]
         _write_json(folder / "state.json", other)
         state_kind = "npz+json"
+    if result.calibration:
+        _write_json(folder / "calibration.json", result.calibration)
     _write_json(
         folder / "backend.json",
         {
