@@ -142,26 +142,37 @@ def fit_factor_model(
         _, s, vt = np.linalg.svd(np.asarray(x, dtype=np.float64), full_matrices=False)
         w = vt[:k].T * (s[:k] / np.sqrt(n))
     psi = np.maximum(var - (w**2).sum(axis=1), _PSI_FLOOR * np.maximum(var, 1e-12))
-    model = FactorModel(w, psi, n_iter=0, converged=False, loglik=-np.inf)
     previous = -np.inf
-    converged = False
     it = 0
+    const = p * np.log(2 * np.pi)
     for it in range(1, max_iter + 1):
-        w_psi, m_inv, _ = model._m_inverse()
+        model = FactorModel(w, psi, n_iter=it - 1, converged=False, loglik=previous)
+        w_psi, m_inv, logdet_m = model._m_inverse()
+        v = _times(x, w_psi, block_size)  # X Psi^-1 W, (n, k): shared by the E step and the log-likelihood
+        # log-likelihood of the current parameters (Woodbury), from the same pass
+        quad = _weighted_squares(x, 1.0 / psi, block_size) - np.einsum("ik,kl,il->i", v, m_inv, v)
+        loglik = float(-0.5 * (const + np.log(psi).sum() + logdet_m + quad).mean())
+        if np.isfinite(previous) and abs(loglik - previous) <= tol * abs(loglik):
+            return FactorModel(w, psi, n_iter=it - 1, converged=True, loglik=loglik)
+        previous = loglik
         beta_t = w_psi @ m_inv  # B^T, (p, k)
-        ez = _times(x, beta_t, block_size)  # (n, k)
-        ezz = np.eye(k) - beta_t.T @ model.loadings + ez.T @ ez / n
+        ez = v @ m_inv  # E[z | x], (n, k)
+        ezz = np.eye(k) - beta_t.T @ w + ez.T @ ez / n
         xez = _t_times(x, ez, block_size) / n  # S B^T, (p, k)
         w = np.linalg.solve(ezz, xez.T).T
         psi = np.maximum(var - (w * xez).sum(axis=1), _PSI_FLOOR * np.maximum(var, 1e-12))
-        model = FactorModel(w, psi, n_iter=it, converged=False, loglik=-np.inf)
-        loglik = float(model.loglik_per_sample(x, block_size=block_size).mean())
-        if np.isfinite(previous) and abs(loglik - previous) <= tol * abs(loglik):
-            converged = True
-            previous = loglik
-            break
-        previous = loglik
-    return FactorModel(model.loadings, model.noise_variance, n_iter=it, converged=converged, loglik=previous)
+    final = FactorModel(w, psi, n_iter=it, converged=False, loglik=-np.inf)
+    loglik = float(final.loglik_per_sample(x, block_size=block_size).mean())
+    return FactorModel(w, psi, n_iter=it, converged=False, loglik=loglik)
+
+
+def _weighted_squares(x: np.ndarray, weight: np.ndarray, block_size: int) -> np.ndarray:
+    # sum_j x_ij^2 weight_j per row, blockwise: shape (n,).
+    out = np.zeros(x.shape[0])
+    for start in range(0, x.shape[1], block_size):
+        block = np.asarray(x[:, start : start + block_size], dtype=np.float64)
+        out += (block**2) @ weight[start : start + block_size]
+    return out
 
 
 def varimax(loadings: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
