@@ -224,7 +224,7 @@ def test_fit_bundle_bad_input():
         fit_bundle(bundle, overrides={"baseline.nope": "1"})
     with pytest.raises(InputError, match=r"unknown override key 'vae\.x'"):
         fit_bundle(bundle, overrides={"vae.x": "1"})
-    with pytest.raises(InputError, match="expected a int"):
+    with pytest.raises(InputError, match="expected int, found 'many'"):
         fit_bundle(bundle, overrides={"baseline.min_module_size": "many"})
     samples = bundle.samples.assign(tissue="brain")
     constant = Bundle(

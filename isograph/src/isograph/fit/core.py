@@ -8,15 +8,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from isograph.backends.base import UNASSIGNED, apply_overrides, get_backend
+from isograph.backends.base import (
+    BACKEND_DIR,
+    UNASSIGNED,
+    BackendResult,
+    RawCounts,
+    apply_overrides,
+    check_backend_dependencies,
+    get_backend,
+    save_backend_state,
+)
 from isograph.bundle import Bundle
 from isograph.features.build import FeatureConfig, FeatureSet, build_features
+from isograph.fit.membership import module_membership
 from isograph.fit.stats import feature_scores, gene_roles, module_eigengenes, trait_associations
 from isograph.validation import check_feature_config, check_trait_values
 from omicsrun import InputError
-from omicsrun.atomic import output_dir, write_json
+from omicsrun.atomic import output_dir, write_json, write_text
 from omicsrun.errors import check_seed
 from omicsrun.hashing import sha256_array, sha256_json
 from omicsrun.manifest import run_manifest
@@ -29,6 +40,7 @@ FIT_FILES = (
     "traits.parquet",
     "feature_scores.parquet",
     "eigengenes.parquet",
+    "membership.parquet",
     "fit_config.json",
 )
 
@@ -57,6 +69,11 @@ class FitResult:
         Backend diagnostics plus feature counts.
     bundle_hash
         Content hash of the bundle that was fitted.
+    membership
+        kME and p value of every feature in every module (see
+        :func:`isograph.fit.membership.module_membership`).
+    backend_result
+        The fitted backend (typed optional outputs and state), saved under ``backend/``.
     """
 
     modules: pd.DataFrame
@@ -68,6 +85,8 @@ class FitResult:
     config: dict[str, Any]
     diagnostics: dict[str, Any] = field(default_factory=dict)
     bundle_hash: str = ""
+    membership: pd.DataFrame | None = None
+    backend_result: BackendResult | None = None
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, str]:
@@ -215,7 +234,9 @@ def fit_bundle(
         regress_covariates=regress_covariates,
         covariates=covariates,
     )
-    result = model.fit(features, config=backend_config, seed=int(seed))
+    check_backend_dependencies(model)
+    extra = {"counts": raw_counts(bundle, features)} if getattr(model, "uses_counts", False) else {}
+    result = model.fit(features, config=backend_config, seed=int(seed), **extra)
     return _summarise(
         bundle, features, result, backend, backend_config, feature_config, int(seed), trait_list
     )
@@ -253,6 +274,7 @@ def _summarise(
     )
     scores = feature_scores(features, feature_module, eigengenes, result.edges)
     roles = gene_roles(features, modules, eigengenes) if features.is_multiplex else None
+    membership = module_membership(features, eigengenes, feature_module)
     config = {
         "backend": backend,
         "seed": seed,
@@ -283,6 +305,21 @@ def _summarise(
         config=config,
         diagnostics=diagnostics,
         bundle_hash=bundle_content_hash(bundle),
+        membership=membership,
+        backend_result=result if isinstance(result, BackendResult) else None,
+    )
+
+
+def raw_counts(bundle: Bundle, features: FeatureSet) -> RawCounts:
+    """The bundle's counts, columns in the feature set's sample order (for ``uses_counts`` backends)."""
+    order = pd.Index(bundle.sample_ids.astype(str)).get_indexer(features.sample_ids.astype(str))
+    return RawCounts(
+        transcript_counts=np.asarray(bundle.transcript_counts)[:, order],
+        transcript_ids=bundle.transcripts["transcript_id"].astype(str).to_numpy(),
+        transcript_gene_ids=bundle.transcripts["gene_id"].astype(str).to_numpy(),
+        gene_counts=None if bundle.gene_counts is None else np.asarray(bundle.gene_counts)[:, order],
+        gene_ids=bundle.gene_ids.astype(str).to_numpy(),
+        sample_ids=features.sample_ids.astype(str),
     )
 
 
@@ -291,8 +328,10 @@ def write_fit(result: FitResult, out_dir: str | os.PathLike[str], *, overwrite: 
 
     Files: ``modules.parquet``, ``edges.parquet``, ``traits.parquet``,
     ``feature_scores.parquet``, ``module_gene_roles.parquet`` (multiplex only),
-    ``eigengenes.parquet`` (``sample_id`` + one column per module) and ``fit_config.json``
-    (resolved config, seed, bundle hash, versions, diagnostics).
+    ``eigengenes.parquet`` (``sample_id`` + one column per module), ``membership.parquet``
+    (kME + p of every feature in every module), ``backend/`` (the fitted backend, versioned;
+    see :func:`isograph.backends.base.save_backend_state`) and ``fit_config.json`` (resolved
+    config, seed, bundle hash, versions, diagnostics).
 
     Raises
     ------
@@ -309,6 +348,17 @@ def write_fit(result: FitResult, out_dir: str | os.PathLike[str], *, overwrite: 
         result.eigengenes.reset_index().to_parquet(tmp / "eigengenes.parquet", index=False)
         if result.roles is not None:
             result.roles.to_parquet(tmp / "module_gene_roles.parquet", index=False)
+        if result.membership is not None:
+            result.membership.to_parquet(tmp / "membership.parquet", index=False)
+        if result.backend_result is not None and result.backend_result.log:
+            write_text(tmp / "run.log", "\n".join(result.backend_result.log) + "\n")
+        if result.backend_result is not None:
+            save_backend_state(
+                result.backend_result,
+                tmp / BACKEND_DIR,
+                backend=str(result.config.get("backend")),
+                model=get_backend(str(result.config.get("backend"))),
+            )
         manifest = run_manifest(
             tool="isograph",
             config=result.config,

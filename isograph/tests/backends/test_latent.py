@@ -1,0 +1,94 @@
+"""The latent backend: factor analysis checked against scikit-learn, CV choice of k, planted modules."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import FactorAnalysis
+from sklearn.decomposition._factor_analysis import _ortho_rotation
+
+from isograph.backends import get_backend
+from isograph.backends.factor import choose_n_factors, fit_factor_model, varimax
+from isograph.backends.latent import LatentConfig
+from isograph.features import build_features
+from isograph.fixtures import make_fixture
+from isograph.scoring import score_fit
+
+
+def _planted(n=150, p=240, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    w = np.zeros((p, k))
+    for j in range(k):
+        w[j * 40 : (j + 1) * 40, j] = rng.uniform(0.6, 1.2, 40) * rng.choice([-1, 1], 40)
+    x = rng.normal(size=(n, k)) @ w.T + rng.normal(size=(n, p)) * np.sqrt(rng.uniform(0.5, 1.5, p))
+    return x - x.mean(axis=0), w
+
+
+def test_em_reaches_sklearn_maximum_likelihood_and_loglik_matches():
+    x, _ = _planted()
+    ours = fit_factor_model(x, 4, max_iter=2000, tol=1e-10, block_size=64)
+    ref = FactorAnalysis(4, tol=1e-10, max_iter=5000).fit(x)
+    assert ours.loglik == pytest.approx(ref.score(x), rel=1e-6)
+    np.testing.assert_allclose(ours.noise_variance, ref.noise_variance_, rtol=1e-3, atol=1e-4)
+    # Woodbury log-likelihood equals scikit-learn's dense p x p one for the same parameters
+    ref.components_, ref.noise_variance_, ref.mean_ = (
+        ours.loadings.T,
+        ours.noise_variance,
+        np.zeros(x.shape[1]),
+    )
+    np.testing.assert_allclose(ours.loglik_per_sample(x, block_size=50), ref.score_samples(x), rtol=1e-9)
+    # posterior means: (I + W' Psi^-1 W)^-1 W' Psi^-1 x, as sklearn's transform
+    np.testing.assert_allclose(ours.scores(x, block_size=37), ref.transform(x), atol=1e-8)
+
+
+def test_blocks_do_not_change_the_fit():
+    x, _ = _planted(p=200)
+    a = fit_factor_model(x, 3, block_size=16)
+    b = fit_factor_model(x.astype(np.float32), 3, block_size=4096)
+    np.testing.assert_allclose(a.loadings, b.loadings, atol=1e-4)
+
+
+def test_varimax_matches_sklearn_rotation():
+    _, w = _planted()
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    mixed = w @ q
+    ours, rotation = varimax(mixed)
+    ref = _ortho_rotation(mixed, method="varimax", tol=1e-8, max_iter=500).T  # (p, k) in, (k, p) out
+    # same solution up to column order and sign
+    corr = np.abs(np.corrcoef(ours.T, ref.T)[:4, 4:])
+    assert (corr.max(axis=1) > 0.999).all()
+    np.testing.assert_allclose(mixed @ rotation, ours)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(4), atol=1e-10)
+
+
+def test_cross_validation_finds_the_planted_number_of_factors():
+    x, _ = _planted(n=200, k=4, seed=1)
+    best, scores = choose_n_factors(
+        x, (1, 2, 3, 4, 6, 8), n_folds=3, seed=0, max_iter=300, tol=1e-7, block_size=4096, rule="max"
+    )
+    assert best == 4
+    assert set(scores) == {1, 2, 3, 4, 6, 8}
+    chosen, _ = choose_n_factors(
+        x, (1, 2, 3, 4, 6, 8), n_folds=3, seed=0, max_iter=300, tol=1e-7, block_size=4096
+    )
+    assert chosen >= 4
+
+
+@pytest.mark.slow
+def test_recovers_planted_modules_on_core_v1_and_loadings_beat_clustering():
+    bundle = make_fixture("core_v1", "standard", seed=0)
+    features = build_features(bundle)
+    backend = get_backend("latent")
+    by_loadings = backend.fit(features, config=LatentConfig(n_factors=12), seed=0)
+    by_clusters = backend.fit(features, config=LatentConfig(n_factors=12, assignment="cluster"), seed=0)
+    f_loadings = score_fit(bundle, by_loadings.modules, seed=0)["f_rr"]
+    f_clusters = score_fit(bundle, by_clusters.modules, seed=0)["f_rr"]
+    assert f_loadings >= 0.8
+    assert f_loadings > f_clusters  # the measurement behind the default
+    cal = by_loadings.calibration
+    assert cal["n_factors"] == 12 and cal["converged"] and 0 < cal["mean_noise_variance"] < 1
+    # soft membership is highest in the gene's own module
+    soft = by_loadings.soft_membership
+    placed = by_loadings.modules[by_loadings.modules.module_id != "unassigned"].set_index("gene_id")[
+        "module_id"
+    ]
+    assert (soft.loc[placed.index].idxmax(axis=1) == placed).mean() > 0.95
