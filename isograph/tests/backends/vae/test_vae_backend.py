@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -208,11 +207,12 @@ def test_too_few_samples_is_one_clear_error():
         get_backend("vae").fit(small, config=VaeConfig(progress=False), seed=0)
 
 
-def test_loadings_rule_runs_and_scores(standard_fit):
-    bundle, _, _ = standard_fit
-    result = fit_bundle(
-        bundle, backend="vae", seed=0, overrides={**FAST, "vae.modules": "loadings", "vae.max_epochs": "80"}
-    )
+@pytest.mark.slow
+def test_decoded_rule_beats_loadings_rule(standard_fit):
+    # The measurement behind the default module rule (see isograph.backends.vae.modules):
+    # the latent axes of a VAE are not one program each, so per-axis modules split programs.
+    bundle, decoded_fit, _ = standard_fit
+    result = fit_bundle(bundle, backend="vae", seed=0, overrides={**FAST, "vae.modules": "loadings"})
     assert result.diagnostics["module_rule"] == "loadings"
-    assert isinstance(result.modules, pd.DataFrame)
-    assert score_fit(bundle, result.modules)["f_rr"] > 0.3
+    decoded_score = score_fit(bundle, decoded_fit.modules)["f_rr"]
+    assert score_fit(bundle, result.modules)["f_rr"] < decoded_score - 0.2

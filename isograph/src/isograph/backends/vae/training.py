@@ -103,7 +103,8 @@ def train_vae(
     best_state: dict[str, Any] | None = None
     since_best = 0
     n_train = x_train.shape[0]
-    bar = tqdm(range(1, max_epochs + 1), desc=description, disable=not progress, leave=False)
+    # disable=None: tqdm draws only on a terminal (quiet in logs and child processes).
+    bar = tqdm(range(1, max_epochs + 1), desc=description, disable=None if progress else True, leave=False)
     for epoch in bar:
         beta = min(1.0, epoch / max(1, warmup_epochs))
         model.train()
