@@ -6,8 +6,13 @@ Layout under ``root``::
     artifacts/benchmarks/<stage>/<fixture>/           fit outputs + run.log + snapshot record
     artifacts/reports/<stage>-benchmark.json          scores + naive reference + fixture shape
     artifacts/reports/<stage>-runtime-memory.json     wall, CPU seconds, peak RSS per fixture
+    artifacts/reports/<stage>-calibration.json        the backend's calibration record per fixture
 
-Each fit runs in a fresh child process (``spawn``), so its peak resident set size is its own
+Fixtures x backends x seeds fan out with :func:`omicsrun.parallel.run_tasks` (``cluster``:
+serial, a local Dask cluster, a scheduler address or SLURM); every task carries its own seed
+and writes only its own folders, so the reports are the same whatever ran them.
+
+Each fit runs in a fresh child process (a new Python interpreter), so its peak resident set size is its own
 and not the parent's: the child reads the bundle, fits, writes, and reports its high-water
 resident set size. On Linux that is ``VmHWM`` from ``/proc/self/status``, not ``ru_maxrss``:
 the kernel carries the forking parent's RSS over ``exec`` into ``ru_maxrss``, so a parent that
@@ -16,14 +21,16 @@ has just generated a large fixture would otherwise be charged to the fit.
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import platform
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,7 @@ from omicsrun import InputError
 from omicsrun.atomic import write_json, write_text
 from omicsrun.errors import check_seed
 from omicsrun.manifest import package_versions, utc_now
+from omicsrun.parallel import check_cluster, run_tasks
 from omicsrun.readers import read_json_object
 
 REPORT_FORMAT = "isograph-benchmark"
@@ -52,18 +60,18 @@ def _version() -> str:
     return __version__
 
 
-def dataset_dir(root: Path, suite: str, fixture: str) -> Path:
-    """Where the benchmark keeps the generated bundle of one fixture."""
-    return Path(root) / "benchmarks" / "datasets" / suite / fixture
+def dataset_dir(root: Path, suite: str, fixture: str, *, tag: str = "") -> Path:
+    """Where the benchmark keeps the generated bundle of one fixture (``tag``: e.g. ``-seed3``)."""
+    return Path(root) / "benchmarks" / "datasets" / suite / f"{fixture}{tag}"
 
 
-def ensure_dataset(root: Path, suite: str, fixture: str, *, seed: int) -> tuple[Path, bool]:
+def ensure_dataset(root: Path, suite: str, fixture: str, *, seed: int, tag: str = "") -> tuple[Path, bool]:
     """Generate a fixture bundle under ``root`` unless a matching one is there.
 
     A bundle matches when its provenance records the same suite, fixture, seed, generator
     version and spec hash. Returns the folder and whether it was reused.
     """
-    path = dataset_dir(root, suite, fixture)
+    path = dataset_dir(root, suite, fixture, tag=tag)
     try:
         provenance = read_json_object(path / "manifest.json", what="bundle manifest").get("provenance")
     except InputError:  # missing or unreadable: generate afresh
@@ -129,12 +137,48 @@ def _fit_in_child(
 def _run_fit(
     bundle_path: Path, out_dir: Path, *, backend: str, seed: int, overrides: dict[str, str], overwrite: bool
 ) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        future = pool.submit(
-            _fit_in_child, str(bundle_path), str(out_dir), backend, seed, dict(overrides), overwrite=overwrite
+    # A new interpreter (not multiprocessing): it works inside daemonic Dask workers too, and
+    # its peak RSS is its own. An InputError in the child comes back as one.
+    payload = json.dumps(
+        {
+            "bundle_path": str(bundle_path),
+            "out_dir": str(out_dir),
+            "backend": backend,
+            "seed": seed,
+            "overrides": dict(overrides),
+            "overwrite": overwrite,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "isograph.benchmark", payload], capture_output=True, text=True, check=False
+    )
+    lines = done.stdout.strip().splitlines()
+    answer = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    if done.returncode == 2 and "input_error" in answer:
+        raise InputError(answer["input_error"])
+    if done.returncode != 0 or "wall_seconds" not in answer:
+        tail = "\n".join(done.stderr.strip().splitlines()[-20:])
+        msg = f"benchmark fit of {bundle_path} with {backend} failed (exit {done.returncode}):\n{tail}"
+        raise RuntimeError(msg)
+    return answer
+
+
+def _child_main(payload: str) -> int:
+    args = json.loads(payload)
+    try:
+        timing = _fit_in_child(
+            args["bundle_path"],
+            args["out_dir"],
+            args["backend"],
+            int(args["seed"]),
+            dict(args["overrides"]),
+            overwrite=bool(args["overwrite"]),
         )
-        return future.result()
+    except InputError as err:
+        print(json.dumps({"input_error": str(err)}))
+        return 2
+    print(json.dumps(timing))
+    return 0
 
 
 def _read_fit(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -205,6 +249,8 @@ def run_benchmark(
     overwrite: bool = False,
     overrides: dict[str, str] | None = None,
     show_progress: bool = True,
+    cluster: str = "serial",
+    n_workers: int | None = None,
 ) -> dict[str, Any]:
     """Generate (or reuse), fit and score every fixture of a suite; write the reports.
 
@@ -228,16 +274,82 @@ def run_benchmark(
         Dotted ``key=value`` overrides passed to ``fit_bundle``.
     show_progress
         Draw a progress display on stderr.
+    cluster, n_workers
+        Where the fixtures run (:func:`omicsrun.parallel.run_tasks`).
 
     Returns
     -------
     dict
-        ``{"benchmark": <benchmark report>, "runtime": <runtime report>, "paths": {...}}``.
+        ``{"benchmark": ..., "runtime": ..., "calibration": ..., "paths": {...}}``.
 
     Raises
     ------
     InputError
         Unknown suite, fixture or backend; a bad stage name; an existing stage without overwrite.
+    """
+    return run_benchmark_grid(
+        suite=suite,
+        backends=[backend],
+        seeds=[seed],
+        fixtures=fixtures,
+        stage=stage,
+        root=root,
+        overwrite=overwrite,
+        overrides=overrides,
+        show_progress=show_progress,
+        cluster=cluster,
+        n_workers=n_workers,
+    )[0]
+
+
+@dataclass(frozen=True)
+class _Stage:
+    stage: str
+    backend: str
+    seed: int
+    overrides: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Task:
+    root: str
+    suite: str
+    fixture: str
+    stage: str
+    backend: str
+    seed: int
+    overrides: dict[str, str]
+    overwrite: bool
+    data_tag: str
+
+
+def run_benchmark_grid(
+    *,
+    suite: str,
+    backends: Sequence[str],
+    seeds: Sequence[int] = (0,),
+    fixtures: Sequence[str] | None = None,
+    stage: str | None = None,
+    root: str | os.PathLike[str] = Path(),
+    overwrite: bool = False,
+    overrides: dict[str, str] | None = None,
+    show_progress: bool = True,
+    cluster: str = "serial",
+    n_workers: int | None = None,
+) -> list[dict[str, Any]]:
+    """Fixtures x backends x seeds, fanned out with :func:`omicsrun.parallel.run_tasks`.
+
+    Each (backend, seed) is one stage: ``stage`` (one backend and seed only) or
+    ``<suite>-<backend>`` (``-seed<k>`` appended when several seeds run), with its own
+    benchmark, runtime-memory and calibration reports. ``overrides`` keys name their backend
+    (``latent.n_factors=8``) or ``features.``; each backend receives its own and the feature ones.
+    Datasets are generated first, one per fixture and seed; the fits then run where ``cluster``
+    says, each in a fresh child process. Results do not depend on ``cluster``.
+
+    Returns
+    -------
+    list of dict
+        One :func:`run_benchmark` result per stage, backends outer, seeds inner.
     """
     root = Path(root)
     names = suite_fixtures(suite)
@@ -246,114 +358,192 @@ def run_benchmark(
     if unknown:
         msg = f"suite {suite!r} has no fixture {unknown[0]!r}; expected one of {names}"
         raise InputError(msg)
-    seed = check_seed(seed)
+    cluster = check_cluster(cluster)
+    backends = list(dict.fromkeys(backends))
+    seeds = [check_seed(s) for s in dict.fromkeys(seeds)]
+    if not backends or not seeds:
+        msg = "benchmark needs at least one backend and one seed"
+        raise InputError(msg)
+    if stage is not None and len(backends) * len(seeds) > 1:
+        msg = "--stage names one run; leave it out when several backends or seeds run"
+        raise InputError(msg)
     overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
-    # Unknown backend or override key fails here, before any fixture is generated.
-    resolve_configs(backend, overrides)
-    stage = stage or f"{suite}-{backend}"
-    stage_dir, bench_json, runtime_json = _check_stage(root, stage, overwrite=overwrite)
-    if overwrite and stage_dir.exists():
-        shutil.rmtree(stage_dir)
+    stages: list[_Stage] = []
+    for backend in backends:
+        own = {k: v for k, v in overrides.items() if k.startswith(("features.", f"{backend}."))}
+        foreign = [k for k in overrides if k not in own and k.split(".")[0] not in backends]
+        if foreign or len(backends) == 1:
+            own = overrides  # let resolve_configs name the bad key
+        # Unknown backend or override key fails here, before any fixture is generated.
+        resolve_configs(backend, own)
+        for seed in seeds:
+            name = stage or (f"{suite}-{backend}" + (f"-seed{seed}" if len(seeds) > 1 else ""))
+            stages.append(_Stage(name, backend, seed, own))
+    checked = {st.stage: _check_stage(root, st.stage, overwrite=overwrite) for st in stages}
+    for st in stages:
+        stage_dir = checked[st.stage][0]
+        if overwrite and stage_dir.exists():
+            shutil.rmtree(stage_dir)
+    # one dataset per fixture and seed (several seeds: one folder each)
+    tags = {seed: (f"-seed{seed}" if len(seeds) > 1 else "") for seed in seeds}
+    tasks = [
+        _Task(
+            str(root), suite, fixture, st.stage, st.backend, st.seed, st.overrides, overwrite, tags[st.seed]
+        )
+        for st in stages
+        for fixture in chosen
+    ]
+    with _progress(show_progress) as progress:
+        prep = progress.add_task(f"{suite}: preparing data", total=len(chosen) * len(seeds))
+        for seed in seeds:
+            for fixture in chosen:
+                ensure_dataset(root, suite, fixture, seed=seed, tag=tags[seed])
+                progress.advance(prep)
+        task_bar = progress.add_task(f"{suite}: {len(tasks)} fits ({cluster})", total=len(tasks))
 
+        def advance(done: int, total: int) -> None:
+            progress.update(task_bar, completed=done, total=total)
+
+        outcomes = run_tasks(_bench_task, tasks, cluster=cluster, n_workers=n_workers, progress=advance)
+    results = []
+    for st in stages:
+        per_fixture = {t.fixture: o for t, o in zip(tasks, outcomes, strict=True) if t.stage == st.stage}
+        results.append(_write_stage_reports(root, suite, st, chosen, per_fixture, checked[st.stage]))
+    return results
+
+
+def _bench_task(task: _Task) -> dict[str, Any]:
+    """One fixture x backend x seed: fit in a child process, score, write the fixture's files."""
+    root = Path(task.root)
     version = _version()
+    log: list[str] = [
+        f"{utc_now()} stage={task.stage} suite={task.suite} fixture={task.fixture} "
+        f"backend={task.backend} seed={task.seed}"
+    ]
+    data_path = dataset_dir(root, task.suite, task.fixture, tag=task.data_tag)
+    bundle = read_bundle(data_path)
+    log.append(f"{utc_now()} dataset {data_path}")
+    start = time.perf_counter()
+    naive = score_fit(bundle, naive_modules(bundle), seed=task.seed)
+    naive["wall_seconds"] = time.perf_counter() - start
+    out_dir = root / "artifacts" / "benchmarks" / task.stage / task.fixture
+    timing = _run_fit(
+        data_path,
+        out_dir,
+        backend=task.backend,
+        seed=task.seed,
+        overrides=task.overrides,
+        overwrite=task.overwrite,
+    )
+    log.append(
+        f"{utc_now()} fit done: wall {timing['wall_seconds']:.2f} s, "
+        f"cpu {timing['cpu_seconds']:.2f} s, peak RSS {timing['peak_rss_bytes'] / 2**20:.0f} MiB"
+    )
+    backend_log = out_dir / "run.log"
+    if backend_log.is_file():  # the backend's own messages (R's, for wgcna)
+        log.extend(backend_log.read_text().splitlines())
+    calibration_path = out_dir / "backend" / "calibration.json"
+    calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else {}
+    modules, roles = _read_fit(out_dir)
+    scores = score_fit(bundle, modules, roles, seed=task.seed)
+    entry = {
+        "shape": _shape(bundle),
+        "description": bundle.description,
+        "dataset": os.fspath(data_path.relative_to(root)),
+        "dataset_hash": bundle_hash(data_path),
+        "artifacts": os.fspath(out_dir.relative_to(root)),
+        "scores": scores,
+        "naive_reference": naive,
+    }
+    fixture_runtime = {
+        **timing,
+        "peak_rss_mib": timing["peak_rss_bytes"] / 2**20,
+        "n_genes": bundle.n_genes,
+        "n_samples": bundle.n_samples,
+    }
+    log.append(
+        f"{utc_now()} scores: recovery {scores['recovery']:.3f} relevance {scores['relevance']:.3f} "
+        f"f_rr {scores['f_rr']:.3f} ari {scores['ari']:.3f} (naive f_rr {naive['f_rr']:.3f})"
+    )
+    snapshot = f"snapshot-{task.stage}-{task.fixture}-{task.backend}-v{version}-seed{task.seed}.json"
+    write_json(
+        out_dir / snapshot,
+        {
+            "stage": task.stage,
+            "fixture": task.fixture,
+            "backend": task.backend,
+            "isograph_version": version,
+            "seed": task.seed,
+            **entry,
+            "runtime": fixture_runtime,
+        },
+    )
+    write_text(out_dir / "run.log", "\n".join(log) + "\n")
+    return {"entry": entry, "runtime": fixture_runtime, "calibration": calibration}
+
+
+def _write_stage_reports(
+    root: Path,
+    suite: str,
+    st: _Stage,
+    chosen: list[str],
+    per_fixture: dict[str, dict[str, Any]],
+    paths: tuple[Path, Path, Path],
+) -> dict[str, Any]:
+    stage_dir, bench_json, runtime_json = paths
+    calibration_json = bench_json.with_name(f"{st.stage}-calibration.json")
     bench: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "format_version": REPORT_FORMAT_VERSION,
-        "stage": stage,
+        "stage": st.stage,
         "suite": suite,
-        "backend": backend,
-        "seed": seed,
-        "overrides": overrides,
-        "isograph_version": version,
+        "backend": st.backend,
+        "seed": st.seed,
+        "overrides": st.overrides,
+        "isograph_version": _version(),
         "generator_version": GENERATOR_VERSION,
         "created_utc": utc_now(),
         "scores_defined_in": "isograph.scoring (Saelens, Cannoodt & Saeys 2018; ANCHORS.md)",
         "naive_reference": "CLR switch coordinate, covariates regressed out, |Pearson r|, "
         "average linkage cut at n_true_modules + 1",
-        "fixtures": {},
+        "fixtures": {f: per_fixture[f]["entry"] for f in chosen},
     }
     runtime: dict[str, Any] = {
         "format": "isograph-runtime-memory",
         "format_version": 1,
-        "stage": stage,
+        "stage": st.stage,
         "suite": suite,
-        "backend": backend,
-        "seed": seed,
-        "measured": "each fit in a fresh spawned child process: wall and CPU (user+sys, all threads) "
+        "backend": st.backend,
+        "seed": st.seed,
+        "measured": "each fit in a fresh child interpreter: wall and CPU (user+sys, all threads) "
         "seconds of fit_bundle; peak_rss_bytes = the child's own high-water RSS (VmHWM: imports, "
         "bundle read, fit, write)",
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "versions": package_versions(("isograph",)),
-        "fixtures": {},
+        "fixtures": {f: per_fixture[f]["runtime"] for f in chosen},
     }
-    with _progress(show_progress) as progress:
-        task = progress.add_task(f"{stage}", total=len(chosen))
-        for fixture in chosen:
-            log: list[str] = [
-                f"{utc_now()} stage={stage} suite={suite} fixture={fixture} backend={backend} seed={seed}"
-            ]
-            progress.update(task, description=f"{fixture}: preparing data")
-            data_path, reused = ensure_dataset(root, suite, fixture, seed=seed)
-            bundle = read_bundle(data_path)
-            log.append(f"{utc_now()} dataset {data_path} ({'reused' if reused else 'generated'})")
-            progress.update(task, description=f"{fixture}: naive reference")
-            start = time.perf_counter()
-            naive = score_fit(bundle, naive_modules(bundle), seed=seed)
-            naive["wall_seconds"] = time.perf_counter() - start
-            progress.update(task, description=f"{fixture}: fitting ({backend})")
-            out_dir = stage_dir / fixture
-            timing = _run_fit(
-                data_path, out_dir, backend=backend, seed=seed, overrides=overrides, overwrite=overwrite
-            )
-            log.append(
-                f"{utc_now()} fit done: wall {timing['wall_seconds']:.2f} s, "
-                f"cpu {timing['cpu_seconds']:.2f} s, peak RSS {timing['peak_rss_bytes'] / 2**20:.0f} MiB"
-            )
-            progress.update(task, description=f"{fixture}: scoring")
-            modules, roles = _read_fit(out_dir)
-            scores = score_fit(bundle, modules, roles, seed=seed)
-            entry = {
-                "shape": _shape(bundle),
-                "description": bundle.description,
-                "dataset": os.fspath(data_path.relative_to(root)),
-                "dataset_hash": bundle_hash(data_path),
-                "artifacts": os.fspath(out_dir.relative_to(root)),
-                "scores": scores,
-                "naive_reference": naive,
-            }
-            bench["fixtures"][fixture] = entry
-            runtime["fixtures"][fixture] = {
-                **timing,
-                "peak_rss_mib": timing["peak_rss_bytes"] / 2**20,
-                "n_genes": bundle.n_genes,
-                "n_samples": bundle.n_samples,
-            }
-            log.append(
-                f"{utc_now()} scores: recovery {scores['recovery']:.3f} relevance {scores['relevance']:.3f} "
-                f"f_rr {scores['f_rr']:.3f} ari {scores['ari']:.3f} (naive f_rr {naive['f_rr']:.3f})"
-            )
-            snapshot = f"snapshot-{stage}-{fixture}-{backend}-v{version}-seed{seed}.json"
-            write_json(
-                out_dir / snapshot,
-                {
-                    "stage": stage,
-                    "fixture": fixture,
-                    "backend": backend,
-                    "isograph_version": version,
-                    "seed": seed,
-                    **entry,
-                    "runtime": runtime["fixtures"][fixture],
-                },
-            )
-            write_text(out_dir / "run.log", "\n".join(log) + "\n")
-            progress.advance(task)
-        progress.update(task, description=f"{stage}: done")
+    calibration: dict[str, Any] = {
+        "format": "isograph-calibration",
+        "format_version": 1,
+        "stage": st.stage,
+        "suite": suite,
+        "backend": st.backend,
+        "seed": st.seed,
+        "fixtures": {f: per_fixture[f]["calibration"] for f in chosen},
+    }
     write_json(bench_json, bench)
     write_json(runtime_json, runtime)
+    write_json(calibration_json, calibration)
     return {
         "benchmark": bench,
         "runtime": runtime,
-        "paths": {"benchmark": bench_json, "runtime": runtime_json, "artifacts": stage_dir},
+        "calibration": calibration,
+        "paths": {
+            "benchmark": bench_json,
+            "runtime": runtime_json,
+            "calibration": calibration_json,
+            "artifacts": stage_dir,
+        },
     }
 
 
@@ -379,3 +569,7 @@ def summary_table(report: dict[str, Any], runtime: dict[str, Any] | None = None)
             row["peak_rss_mib"] = runtime["fixtures"][fixture]["peak_rss_mib"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # the child process of _run_fit
+    raise SystemExit(_child_main(sys.argv[1]))

@@ -17,7 +17,7 @@ from isograph.fixtures import make_fixture
 from omicsrun import InputError
 
 # Backends with an external dependency carry its marker (R for wgcna).
-_MARKS = {"wgcna": [pytest.mark.r, pytest.mark.slow]}
+_MARKS = {"wgcna": [pytest.mark.r, pytest.mark.slow], "graph": [pytest.mark.slow]}
 BACKENDS = [pytest.param(name, marks=_MARKS.get(name, [])) for name in available_backends()]
 
 

@@ -95,6 +95,8 @@ class BackendResult:
         What the backend needs to be reloaded: numpy arrays (saved to ``state.npz``) and
         JSON-able values (saved to ``state.json``). Backends with other state (torch weights)
         implement ``save_state(state, folder)`` / ``load_state(folder)`` themselves.
+    log
+        Lines for the fit folder's ``run.log`` (an external program's own messages, e.g. R's).
     """
 
     modules: pd.DataFrame
@@ -105,6 +107,7 @@ class BackendResult:
     feature_loadings: pd.DataFrame | None = None
     soft_membership: pd.DataFrame | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -241,6 +244,7 @@ def save_backend_state(result: BackendResult, folder: Path, *, backend: str, mod
     """Write a fitted backend into ``folder`` (a fit folder's ``backend/``), versioned.
 
     Files: ``backend.json`` (format, version, backend name, which outputs exist),
+    ``calibration.json`` (when the backend reports calibration),
     ``sample_scores.parquet``, ``feature_loadings.parquet``, ``soft_membership.parquet``
     (those present), ``state.npz`` (array state) and ``state.json`` (other state), or whatever
     the backend's own ``save_state`` writes.
@@ -266,6 +270,8 @@ def save_backend_state(result: BackendResult, folder: Path, *, backend: str, mod
             np.savez(folder / "state.npz", **arrays)  # type: ignore[arg-type]
         _write_json(folder / "state.json", other)
         state_kind = "npz+json"
+    if result.calibration:
+        _write_json(folder / "calibration.json", result.calibration)
     _write_json(
         folder / "backend.json",
         {

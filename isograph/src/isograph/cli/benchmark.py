@@ -19,35 +19,46 @@ _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 def benchmark_command(
     ctx: typer.Context,
     suite: str = typer.Option(..., "--suite", help="Fixture suite: core_v1, scale_v1, multiplex_v1, ..."),
-    backend: str = typer.Option("baseline", "--backend", help="Registered backend name."),
+    backend: list[str] = typer.Option(["baseline"], "--backend", help="Registered backend (repeatable)."),
     fixture: list[str] = typer.Option(None, "--fixture", help="Only these fixtures (repeatable)."),
     stage: str | None = typer.Option(None, "--stage", help="Run name; default <suite>-<backend>."),
-    seed: int = typer.Option(0, "--seed", help="Seed of fixtures, fits and permuted scores."),
+    seed: list[int] = typer.Option([0], "--seed", help="Seed of fixtures, fits and scores (repeatable)."),
     root: Path = typer.Option(Path(), "--root", help="Folder holding benchmarks/ and artifacts/."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run of this stage."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress display on stderr."),
+    cluster: str = typer.Option(
+        "local", "--cluster", help="serial, local (Dask, all cores), slurm, or a scheduler tcp://host:port."
+    ),
+    workers: int | None = typer.Option(None, "--workers", help="Dask workers (local) or SLURM jobs."),
 ) -> None:
     """Generate (or reuse), fit and score a fixture suite; write JSON reports under artifacts/reports/.
 
-    Dotted overrides for the fit go after ``--``, e.g. ``-- baseline.min_module_size=10``.
+    Fixtures x backends x seeds run on Dask (``--cluster``). Dotted overrides for the fit go
+    after ``--``, e.g. ``-- baseline.min_module_size=10 latent.n_factors=12``.
     """
-    from isograph.benchmark import run_benchmark, summary_table
+    from isograph.benchmark import run_benchmark_grid, summary_table
     from isograph.fit import parse_overrides
 
-    result = run_benchmark(
+    results = run_benchmark_grid(
         suite=suite,
-        backend=backend,
+        backends=backend,
+        seeds=seed,
         fixtures=fixture or None,
         stage=stage,
-        seed=seed,
         root=root,
         overwrite=overwrite,
         overrides=parse_overrides([a for a in ctx.args if a != "--"]),
         show_progress=progress,
+        cluster=cluster,
+        n_workers=workers,
     )
-    table = summary_table(result["benchmark"], result["runtime"])
-    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    typer.echo(f"reports: {result['paths']['benchmark']} {result['paths']['runtime']}")
+    for result in results:
+        bench = result["benchmark"]
+        typer.echo(f"== {bench['stage']} (backend {bench['backend']}, seed {bench['seed']})")
+        table = summary_table(bench, result["runtime"])
+        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        paths = result["paths"]
+        typer.echo(f"reports: {paths['benchmark']} {paths['runtime']} {paths['calibration']}")
 
 
 @fixtures_app.command("list")

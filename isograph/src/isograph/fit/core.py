@@ -26,7 +26,7 @@ from isograph.features.build import FeatureConfig, FeatureSet, build_features
 from isograph.fit.membership import module_membership
 from isograph.fit.stats import feature_scores, gene_roles, module_eigengenes, trait_associations
 from omicsrun import InputError
-from omicsrun.atomic import output_dir, write_json
+from omicsrun.atomic import output_dir, write_json, write_text
 from omicsrun.errors import check_seed
 from omicsrun.hashing import sha256_array, sha256_json
 from omicsrun.manifest import run_manifest
@@ -347,6 +347,8 @@ def write_fit(result: FitResult, out_dir: str | os.PathLike[str], *, overwrite: 
             result.roles.to_parquet(tmp / "module_gene_roles.parquet", index=False)
         if result.membership is not None:
             result.membership.to_parquet(tmp / "membership.parquet", index=False)
+        if result.backend_result is not None and result.backend_result.log:
+            write_text(tmp / "run.log", "\n".join(result.backend_result.log) + "\n")
         if result.backend_result is not None:
             save_backend_state(
                 result.backend_result,
