@@ -90,6 +90,9 @@ class BaselineConfig:
         Expected number of false edges among pairs involving an abundance feature.
     allow_abundance_abundance
         Whether abundance-abundance pairs can be edges.
+    alpha_abundance_grid
+        When not empty (multiplex), ``alpha_abundance`` is chosen from these values by
+        split-half stability (:func:`isograph.backends.multiplex.calibrate_alpha_abundance`).
     null_rows
         Rows sampled to estimate the null scale of the partial correlations.
     block_size
@@ -110,6 +113,7 @@ class BaselineConfig:
     alpha_switch: float = 10.0
     alpha_abundance: float = 10.0
     allow_abundance_abundance: bool = False
+    alpha_abundance_grid: tuple[float, ...] = ()
     null_rows: int = 512
     block_size: int = 512
     max_component_fraction: float = 0.2
@@ -124,6 +128,7 @@ class BaselineConfig:
             ("shrinkage", self.shrinkage is None or 0 < self.shrinkage <= 1, "in (0, 1] or none"),
             ("alpha_switch", self.alpha_switch > 0, "> 0"),
             ("alpha_abundance", self.alpha_abundance > 0, "> 0"),
+            ("alpha_abundance_grid", all(a > 0 for a in self.alpha_abundance_grid), "values > 0"),
             ("null_rows", self.null_rows >= 16, ">= 16"),
             ("block_size", self.block_size >= 1, ">= 1"),
             ("max_component_fraction", 0 < self.max_component_fraction <= 1, "in (0, 1]"),
@@ -165,6 +170,7 @@ class BaselineNetworkModel:
             Gene modules (every gene with a feature), gene-gene edges, diagnostics.
         """
         config.validate()
+        config, alpha_table = _calibrated(features, config, seed)
         x = np.asarray(features.matrix, dtype=np.float64)
         lw = ledoit_wolf_shrinkage(x - x.mean(axis=0))
         used = config.shrinkage if config.shrinkage is not None else max(lw, config.min_shrinkage)
@@ -229,8 +235,54 @@ class BaselineNetworkModel:
             "n_modules_merged": n_merged,
             "n_modules": int((gene_label.max(initial=-1)) + 1),
             "unassigned_fraction": float(np.mean(gene_label < 0)),
+            "alpha_abundance_calibration": alpha_table,
         }
         return BackendResult(modules=modules, edges=gene_edges, diagnostics=diagnostics)
+
+
+def _calibrated(
+    features: FeatureSet, config: BaselineConfig, seed: int
+) -> tuple[BaselineConfig, list[dict[str, Any]]]:
+    # alpha_abundance from its grid by split-half stability (multiplex fits with a grid only).
+    if not config.alpha_abundance_grid or not features.is_multiplex:
+        return config, []
+    from dataclasses import replace
+
+    from isograph.backends.multiplex import calibrate_alpha_abundance
+
+    x_all = np.asarray(features.matrix, dtype=np.float64)
+    node_class = (features.feature_type == ABUNDANCE).astype(np.int64)
+    gene_index = pd.Index(pd.unique(features.gene_ids))
+    group = gene_index.get_indexer(features.gene_ids)
+
+    def partition(alpha: float, rows: np.ndarray) -> np.ndarray:
+        x = x_all[rows]
+        lw = ledoit_wolf_shrinkage(x - x.mean(axis=0))
+        pcor = ShrunkPartialCorrelation(
+            x, shrinkage=config.shrinkage if config.shrinkage is not None else max(lw, config.min_shrinkage)
+        )
+        scale = empirical_null_scale(pcor, node_class, n_classes=2, group=group, n_rows=config.null_rows)
+        pairs = count_pairs(node_class, 2, group)
+        z = np.vectorize(bonferroni_z)(np.array([[config.alpha_switch, alpha], [alpha, alpha]]), pairs)
+        cutoff = np.where(np.isfinite(scale), scale * z, np.inf)
+        if not config.allow_abundance_abundance:
+            cutoff[1, 1] = np.inf
+        edges = threshold_edges(pcor, cutoff, node_class, group=group, block_size=config.block_size)
+        labels, _ = _gene_modules(
+            edges,
+            group,
+            len(gene_index),
+            min_size=config.min_module_size,
+            max_fraction=config.max_component_fraction,
+            resolution=config.leiden_resolution,
+            seed=seed,
+        )
+        return labels
+
+    best, table = calibrate_alpha_abundance(
+        config.alpha_abundance_grid, partition, features.n_samples, seed=seed
+    )
+    return replace(config, alpha_abundance=best), table
 
 
 def _num(value: float) -> float | None:
