@@ -43,7 +43,8 @@ def test_names_from_gtf_and_table_versioned_fallback(tmp_path):
     edges = pd.DataFrame({"gene_a": ["G00001"], "gene_b": ["G00002"], "weight": [0.5]})
     out_modules, out_edges, none = with_gene_names(named.genes, modules, edges, None)
     assert list(out_modules.columns) == ["gene_id", "module_id", "gene_name"]
-    assert out_modules["gene_name"][0] == "BETA" and pd.isna(out_modules["gene_name"][1])
+    assert out_modules["gene_name"][0] == "BETA"
+    assert out_modules["gene_name"][1] == named.genes.set_index("gene_id").loc["G00009", "gene_name"]
     assert (out_edges["gene_a_name"][0], out_edges["gene_b_name"][0]) == ("ALPHA", "BETA")
     assert none is None
     unnamed = dataclasses.replace(bundle)
