@@ -123,3 +123,24 @@ def test_cli_short_form_with_plots(fitted, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--bundle" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_fit_tables_carry_gene_names_and_summary(fitted):
+    from types import SimpleNamespace
+
+    from isograph.fit.summary import fit_summary
+
+    bundle, root = fitted
+    names = bundle.genes.set_index("gene_id")["gene_name"]
+    modules = pd.read_parquet(root / "fit" / "modules.parquet")
+    assert (modules["gene_name"] == modules["gene_id"].map(names)).all()
+    scores = pd.read_parquet(root / "fit" / "feature_scores.parquet")
+    assert (scores["gene_name"] == scores["gene_id"].map(names)).all()
+    edges = pd.read_parquet(root / "fit" / "edges.parquet")
+    assert (edges["gene_b_name"] == edges["gene_b"].map(names)).all()
+    traits = pd.read_parquet(root / "fit" / "traits.parquet")
+    lines = fit_summary(SimpleNamespace(modules=modules, traits=traits))
+    sizes = modules.loc[modules["module_id"] != "unassigned", "module_id"].value_counts()
+    assert lines[0].startswith(f"modules: {len(sizes)} ({sizes.index[0]} {sizes.iloc[0]},")
+    best = traits.sort_values("pvalue").iloc[0]
+    assert f"{best['module_id']}~{best['trait']}" in lines[1]

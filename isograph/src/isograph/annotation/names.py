@@ -87,6 +87,27 @@ def gene_names_from_source(gene_ids: pd.Index | list[str], source: str | os.Path
     return _match(index, _names_from_table(path))
 
 
+def resolve_name_source(choice: str, gene_ids: pd.Index) -> str | None:
+    """The gene-name source to use for ``choice`` (``auto``, ``none``, ``human``, a path...).
+
+    ``auto`` picks the installed human (or mouse) org.*.eg.db when the ids look like Ensembl
+    human (``ENSG``) or mouse (``ENSMUSG``) gene ids, else ``None`` (no names).
+    """
+    if choice == "none":
+        return None
+    if choice != "auto":
+        return choice
+    from isograph.annotation.orgdb import find_orgdb
+
+    head = [str(g) for g in gene_ids[:50]]
+    species = "mouse" if any(g.startswith("ENSMUSG") for g in head) else "human" if any(
+        g.startswith("ENSG") for g in head
+    ) else None
+    if species is None or find_orgdb(species) is None:  # type: ignore[arg-type]
+        return None
+    return species
+
+
 def attach_gene_names(bundle: Bundle, source: str | os.PathLike[str]) -> Bundle:
     """A copy of ``bundle`` whose gene table has ``gene_name`` from ``source``.
 

@@ -199,18 +199,18 @@ class OrgDb:
         ``go_bp`` uses ``go_bp_all`` (annotations propagated to every ancestor term, as
         clusterProfiler's ``enrichGO`` does); ``kegg`` the pathway table, ids ``hsa04630``.
         """
+        # Plain table scans (no join, no DISTINCT in SQLite); ids are mapped and de-duplicated here.
+        entrez = self.genes().set_index("_id")["entrez_id"]
         if source == "go_bp":
-            table = self._query(
-                "SELECT DISTINCT a.go_id AS term_id, g.gene_id AS entrez_id "
-                "FROM go_bp_all a JOIN genes g ON a._id = g._id"
-            )
+            raw = self._query("SELECT _id, go_id AS term_id FROM go_bp_all")
+            table = pd.DataFrame({"term_id": raw["term_id"].to_numpy(), "entrez_id": raw["_id"].map(entrez).to_numpy()})
+            table = table.drop_duplicates()
             table["term_name"] = table["term_id"].map(self.go_term_names())
         elif source == "kegg":
-            table = self._query(
-                "SELECT DISTINCT k.path_id AS path_id, g.gene_id AS entrez_id "
-                "FROM kegg k JOIN genes g ON k._id = g._id"
-            )
-            table["term_id"] = self.kegg_prefix + table.pop("path_id").astype(str)
+            raw = self._query("SELECT _id, path_id FROM kegg")
+            table = pd.DataFrame(
+                {"term_id": self.kegg_prefix + raw["path_id"].astype(str), "entrez_id": raw["_id"].map(entrez).to_numpy()}
+            ).drop_duplicates()
             table["term_name"] = table["term_id"]
         else:
             msg = f"gene-set source must be 'go_bp' or 'kegg'; found {source!r}"

@@ -44,18 +44,28 @@ def fit_command(
     from isograph.fit import fit_bundle, parse_overrides, write_fit
     from omicsrun.atomic import check_output_dir
 
+    from rich.console import Console
+
+    from isograph.fit.summary import fit_summary
+
     parsed = parse_overrides(overrides or [])
     check_output_dir(out, overwrite=overwrite, what="fit output")
-    data = read_bundle(bundle)
-    result = fit_bundle(
-        data,
-        backend=backend,
-        seed=seed,
-        overrides=parsed,
-        regress_covariates=regress_covariates,
-        covariates=covariate or None,
-        traits=trait or None,
-    )
-    path = write_fit(result, out, overwrite=overwrite)
+    # Progress on stderr (a transient status line on a terminal, silent when redirected).
+    with Console(stderr=True).status("isograph fit: reading bundle") as status:
+        data = read_bundle(bundle)
+        status.update(f"isograph fit: features + backend {backend} on {data.n_genes} genes x {data.n_samples} samples")
+        result = fit_bundle(
+            data,
+            backend=backend,
+            seed=seed,
+            overrides=parsed,
+            regress_covariates=regress_covariates,
+            covariates=covariate or None,
+            traits=trait or None,
+        )
+        status.update(f"isograph fit: writing {out}")
+        path = write_fit(result, out, overwrite=overwrite)
     n_modules = result.eigengenes.shape[1]
     typer.echo(f"wrote {path} ({n_modules} modules, {len(result.edges)} edges, backend {backend})")
+    for line in fit_summary(result):
+        typer.echo(line)

@@ -78,6 +78,13 @@ def over_representation(
     membership, terms, sizes = membership[keep], terms[keep], sizes[keep]
     names = sets.drop_duplicates("term_id").set_index("term_id")["term_name"].reindex(terms)
     n_universe = len(universe_index)
+    keys = universe_index.to_numpy(dtype=str)
+    labels = np.asarray(
+        symbols.reindex(universe_index).fillna(pd.Series(keys, index=universe_index)).astype(str)
+        if symbols is not None
+        else keys,
+        dtype=object,
+    )
     frames = []
     for module_id, genes in module_genes.items():
         inside = np.zeros(n_universe)
@@ -91,7 +98,10 @@ def over_representation(
         # P(X >= k) for X ~ Hypergeom(N, K = term size, n = module size).
         p = stats.hypergeom.sf(overlap[hit] - 1, n_universe, sizes[hit], n_module)
         rows = np.flatnonzero(hit)
-        member_lists = [universe_index[membership[i].indices[inside[membership[i].indices] > 0]] for i in rows]
+        # Member genes of every hit term at once: the nonzeros of (term rows x module genes).
+        members = sparse.coo_matrix(membership[rows].multiply(inside[None, :]))
+        pairs = pd.DataFrame({"row": members.row, "gene": labels[members.col]}).sort_values(["row", "gene"])
+        joined = pairs.groupby("row")["gene"].agg(",".join).reindex(range(len(rows)), fill_value="")
         expected = sizes[hit] * n_module / n_universe
         frame = pd.DataFrame(
             {
@@ -106,10 +116,7 @@ def over_representation(
                 "expected": expected,
                 "fold_enrichment": overlap[hit] / expected,
                 "pvalue": p,
-                "genes": [
-                    ",".join(sorted(str(symbols.get(g, g)) if symbols is not None else str(g) for g in members))
-                    for members in member_lists
-                ],
+                "genes": joined.to_numpy(),
             }
         )
         # BH over the terms that share at least one gene with the module (clusterProfiler's rule).

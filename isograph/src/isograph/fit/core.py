@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from isograph.annotation.names import with_gene_names
 from isograph.backends.base import UNASSIGNED, apply_overrides, get_backend
 from isograph.bundle import Bundle
 from isograph.features.build import FeatureConfig, FeatureSet, build_features
@@ -270,9 +271,13 @@ def _summarise(
         "residual_dof": features.dof,
         "multiplex": features.is_multiplex,
     }
+    # Output tables carry gene names when the bundle knows them (isograph.annotation.names).
+    named = with_gene_names(bundle.genes, modules, scores, roles, result.edges.reset_index(drop=True))
+    modules, scores, roles, edges = named[0], named[1], named[2], named[3]
+    assert modules is not None and scores is not None and edges is not None  # passed through as given
     return FitResult(
         modules=modules,
-        edges=result.edges.reset_index(drop=True),
+        edges=edges,
         traits=traits,
         feature_scores=scores,
         roles=roles,
