@@ -54,14 +54,20 @@ def test_labels_of_known_pairs():
     assert out.loc[0, "cds_length_up"] == 0 and out.loc[0, "cds_change"]
     assert out.loc[1, "labels"] == "" and not out.loc[1, ["exon_gain", "cds_change", "alt_tss"]].any()
     third = out.loc[2]
-    assert third["alt_tss"] and third["cds_change"] and third["n_exons_up"] == 5 and third["n_exons_down"] == 7
+    assert (
+        third["alt_tss"] and third["cds_change"] and third["n_exons_up"] == 5 and third["n_exons_down"] == 7
+    )
 
 
 def test_cli_annotate_with_cache(tmp_path, capsys):
     gtf = require_shared("gtf/gencode.v29.chr1_head119genes.gtf.gz")
     pairs = tmp_path / "pairs.tsv"
     pd.DataFrame(
-        {"gene_id": ["g", "h"], "transcript_up": ["ENST00000474461.1", "ENST_NOPE"], "transcript_down": ["ENST00000342066.7", "x"]}
+        {
+            "gene_id": ["g", "h"],
+            "transcript_up": ["ENST00000474461.1", "ENST_NOPE"],
+            "transcript_down": ["ENST00000342066.7", "x"],
+        }
     ).to_csv(pairs, sep="\t", index=False)
     cache = tmp_path / "cache.parquet"
     argv = ["annotate-structure", "--gtf", str(gtf), "--switch-pairs", str(pairs), "--gtf-cache", str(cache)]

@@ -30,7 +30,9 @@ def test_names_from_gtf_and_table_versioned_fallback(tmp_path):
     assert list(names[:3]) == ["SAMD11", "SAMD11", "DDX11L1"]
     assert pd.isna(names.iloc[3])
     table = tmp_path / "names.tsv"
-    pd.DataFrame({"gene_id": ["G00001", "G00002"], "gene_name": ["ALPHA", "BETA"]}).to_csv(table, sep="\t", index=False)
+    pd.DataFrame({"gene_id": ["G00001", "G00002"], "gene_name": ["ALPHA", "BETA"]}).to_csv(
+        table, sep="\t", index=False
+    )
     bundle = make_fixture("core_v1", "standard", seed=0)
     named = attach_gene_names(bundle, table)
     assert list(named.genes["gene_name"][:2]) == ["ALPHA", "BETA"]

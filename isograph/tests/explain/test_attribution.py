@@ -1,6 +1,5 @@
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from isograph.explain.attribution import decoder_jacobian, integrated_gradients, vae_drivers
@@ -11,8 +10,12 @@ class TinyVae:
 
     def __init__(self, n_features=6, n_latent=2, seed=0):
         torch.manual_seed(seed)
-        self.enc = torch.nn.Sequential(torch.nn.Linear(n_features, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_latent))
-        self.dec = torch.nn.Sequential(torch.nn.Linear(n_latent, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_features))
+        self.enc = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_latent)
+        )
+        self.dec = torch.nn.Sequential(
+            torch.nn.Linear(n_latent, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_features)
+        )
         self.feature_ids = [f"G{i}:switch" for i in range(n_features)]
         self.module_latent_dims = {"M000": 1}
 
@@ -48,7 +51,9 @@ def test_decoder_jacobian_matches_autograd_and_own_difference():
     # An independent forward difference with a smaller step agrees as well.
     with torch.no_grad():
         a = handle.decoder(torch.tensor(np.array([z0]), dtype=torch.float32)).numpy()[0]
-        b = handle.decoder(torch.tensor(np.array([z0 + [0.0, 1e-2]]), dtype=torch.float32)).numpy()[0]
+        b = handle.decoder(torch.tensor(np.array([z0 + np.array([0.0, 1e-2])]), dtype=torch.float32)).numpy()[
+            0
+        ]
     np.testing.assert_allclose(jac, (b - a) / 1e-2, atol=2e-2)
 
 
@@ -70,7 +75,9 @@ def test_vae_drivers_three_criteria():
     )
     table = vae_drivers(handle, x, eigengene, drivers, "M000", percentile_threshold=50.0, step=1e-3)
     jac = decoder_jacobian(handle, z.mean(axis=0), 1, step=1e-3)
-    np.testing.assert_allclose(table.set_index("feature_id").loc[handle.feature_ids, "decoded_delta"], -jac, atol=1e-4)
+    np.testing.assert_allclose(
+        table.set_index("feature_id").loc[handle.feature_ids, "decoded_delta"], -jac, atol=1e-4
+    )
     expected = (
         (table["qvalue"] <= 0.05)
         & (table["abs_delta"] >= np.percentile(table["abs_delta"], 50))

@@ -106,11 +106,21 @@ def test_cli_short_form_with_plots(fitted, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(
             [
-                "explain-module", "--fit", str(root / "fit"), "--bundle", str(root / "bundle"),
-                "--module-ids", "M000", "--plot", "--output-format", "both", "--no-enrichment",
-                "--out", str(out),
+                "explain-module",
+                "--fit",
+                str(root / "fit"),
+                "--bundle",
+                str(root / "bundle"),
+                "--module-ids",
+                "M000",
+                "--plot",
+                "--output-format",
+                "both",
+                "--no-enrichment",
+                "--out",
+                str(out),
             ]
-        )  # fmt: skip
+        )
     assert exc.value.code in (0, None)
     assert "M000: top drivers" in capsys.readouterr().out
     for stem in ("top_drivers", "usage_gradient", "driver_heatmap"):

@@ -128,7 +128,9 @@ def read_gtf(path: str | os.PathLike[str]) -> GtfTable:
     if frame.height == 0 or frame["gene_id"].null_count() == frame.height:
         msg = f"{str(path)!r} has no GTF feature lines with a gene_id attribute"
         raise InputError(msg)
-    is_ensembl = bool((frame["feature"] == "five_prime_utr").any()) or not bool((frame["feature"] == "UTR").any())
+    is_ensembl = bool((frame["feature"] == "five_prime_utr").any()) or not bool(
+        (frame["feature"] == "UTR").any()
+    )
     pdf = frame.to_pandas(use_pyarrow_extension_array=False)
     for key in ("seqname", "feature", "strand", "gene_type", "transcript_type"):
         pdf[key] = pdf[key].astype("category")
@@ -169,7 +171,9 @@ def load_gtf(path: str | os.PathLike[str], *, cache: str | os.PathLike[str] | No
             "dialect": table.dialect,
             "source": _source_stamp(gtf),
         }
-        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"isograph": json.dumps(meta)})
+        arrow = arrow.replace_schema_metadata(
+            {**(arrow.schema.metadata or {}), b"isograph": json.dumps(meta)}
+        )
         sink = pa.BufferOutputStream()
         pq.write_table(arrow, sink)
         write_bytes(cache, sink.getvalue().to_pybytes())

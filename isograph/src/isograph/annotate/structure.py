@@ -82,7 +82,7 @@ def _any_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """For each interval of ``a`` (k, 2): does it overlap any interval of ``b`` (m, 2)?"""
     if len(b) == 0:
         return np.zeros(len(a), dtype=bool)
-    return ((a[:, None, 0] <= b[None, :, 1]) & (b[None, :, 0] <= a[:, None, 1])).any(axis=1)
+    return np.asarray(((a[:, None, 0] <= b[None, :, 1]) & (b[None, :, 0] <= a[:, None, 1])).any(axis=1))
 
 
 def _utr_split(utr: np.ndarray | None, cds: np.ndarray | None, strand: str) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +119,9 @@ def annotate_switch_pairs(gtf: GtfTable, pairs: pd.DataFrame) -> pd.DataFrame:
     want = set(strip_version(pairs["transcript_up"].astype(str))) | set(
         strip_version(pairs["transcript_down"].astype(str))
     )
-    tx_unversioned = pd.Series(strip_version(frame["transcript_id"].fillna("").astype(str)), index=frame.index)
+    tx_unversioned = pd.Series(
+        strip_version(frame["transcript_id"].fillna("").astype(str)), index=frame.index
+    )
     sub = frame[tx_unversioned.isin(want)].copy()
     sub["transcript_id"] = tx_unversioned[sub.index].to_numpy()
     exons = _intervals(sub, "exon")
@@ -136,7 +138,9 @@ def annotate_switch_pairs(gtf: GtfTable, pairs: pd.DataFrame) -> pd.DataFrame:
         return _utr_split(utr_generic.get(tx), cds.get(tx), str(info.at[tx, "strand"]))
 
     rows = []
-    for up_raw, down_raw in zip(pairs["transcript_up"].astype(str), pairs["transcript_down"].astype(str)):
+    for up_raw, down_raw in zip(
+        pairs["transcript_up"].astype(str), pairs["transcript_down"].astype(str), strict=True
+    ):
         up, down = strip_version([up_raw])[0], strip_version([down_raw])[0]
         row: dict[str, object] = dict.fromkeys(LABELS, False)
         if up not in exons or down not in exons:
@@ -164,8 +168,8 @@ def annotate_switch_pairs(gtf: GtfTable, pairs: pd.DataFrame) -> pd.DataFrame:
         u5_down, u3_down = utrs(down)
         row["utr5_change"] = _bases(u5_up) != _bases(u5_down)
         row["utr3_change"] = _bases(u3_up) != _bases(u3_down)
-        bt_up, bt_down = info.at[up, "transcript_type"], info.at[down, "transcript_type"]
-        row["biotype_switch"] = bool(bt_up != bt_down)
+        bt_up, bt_down = str(info.at[up, "transcript_type"]), str(info.at[down, "transcript_type"])
+        row["biotype_switch"] = bt_up != bt_down
         labels = [name for name in LABELS if row[name] and name != "biotype_switch"]
         if row["biotype_switch"]:
             labels.append(f"biotype:{bt_down}->{bt_up}")

@@ -22,10 +22,10 @@ def _match(gene_ids: pd.Index, names: pd.Series) -> pd.Series:
     """Names reindexed on ``gene_ids``: exact id first, then the id without its version."""
     names = names.dropna()
     names = names[~names.index.duplicated()]
-    exact = pd.Series(gene_ids.map(names), index=gene_ids)
+    exact = pd.Series(gene_ids.map(names.to_dict()), index=gene_ids)
     unversioned = pd.Series(names.to_numpy(), index=strip_version(names.index))
     unversioned = unversioned[~unversioned.index.duplicated()]
-    fallback = pd.Series(pd.Index(strip_version(gene_ids)).map(unversioned), index=gene_ids)
+    fallback = pd.Series(pd.Index(strip_version(gene_ids)).map(unversioned.to_dict()), index=gene_ids)
     return exact.fillna(fallback).rename("gene_name")
 
 
@@ -100,9 +100,13 @@ def resolve_name_source(choice: str, gene_ids: pd.Index) -> str | None:
     from isograph.annotation.orgdb import find_orgdb
 
     head = [str(g) for g in gene_ids[:50]]
-    species = "mouse" if any(g.startswith("ENSMUSG") for g in head) else "human" if any(
-        g.startswith("ENSG") for g in head
-    ) else None
+    species = (
+        "mouse"
+        if any(g.startswith("ENSMUSG") for g in head)
+        else "human"
+        if any(g.startswith("ENSG") for g in head)
+        else None
+    )
     if species is None or find_orgdb(species) is None:  # type: ignore[arg-type]
         return None
     return species
@@ -148,7 +152,11 @@ def with_gene_names(genes: pd.DataFrame, *tables: pd.DataFrame | None) -> list[p
             out.append(None)
             continue
         table = table.copy()
-        for id_key, name_key in (("gene_id", "gene_name"), ("gene_a", "gene_a_name"), ("gene_b", "gene_b_name")):
+        for id_key, name_key in (
+            ("gene_id", "gene_name"),
+            ("gene_a", "gene_a_name"),
+            ("gene_b", "gene_b_name"),
+        ):
             if id_key in table.columns and name_key not in table.columns:
                 values = table[id_key].astype(str).map(lookup).astype(object)
                 table[name_key] = values  # appended: existing column positions stay as they were

@@ -131,9 +131,9 @@ class OrgDb:
         species = "mouse" if organism == "Mus musculus" else "human"
         return cls(path=path, kegg_prefix=_PACKAGES[species][2], species=species)
 
-    def _query(self, sql: str, params: Sequence[object] = ()) -> pd.DataFrame:
+    def _query(self, sql: str) -> pd.DataFrame:
         with _connect(self.path) as con:
-            return pd.read_sql_query(sql, con, params=list(params))
+            return pd.read_sql_query(sql, con)
 
     def genes(self) -> pd.DataFrame:
         """Every Entrez gene: ``entrez_id``, ``symbol``, ``description`` (cached)."""
@@ -203,13 +203,18 @@ class OrgDb:
         entrez = self.genes().set_index("_id")["entrez_id"]
         if source == "go_bp":
             raw = self._query("SELECT _id, go_id AS term_id FROM go_bp_all")
-            table = pd.DataFrame({"term_id": raw["term_id"].to_numpy(), "entrez_id": raw["_id"].map(entrez).to_numpy()})
+            table = pd.DataFrame(
+                {"term_id": raw["term_id"].to_numpy(), "entrez_id": raw["_id"].map(entrez).to_numpy()}
+            )
             table = table.drop_duplicates()
             table["term_name"] = table["term_id"].map(self.go_term_names())
         elif source == "kegg":
             raw = self._query("SELECT _id, path_id FROM kegg")
             table = pd.DataFrame(
-                {"term_id": self.kegg_prefix + raw["path_id"].astype(str), "entrez_id": raw["_id"].map(entrez).to_numpy()}
+                {
+                    "term_id": self.kegg_prefix + raw["path_id"].astype(str),
+                    "entrez_id": raw["_id"].map(entrez).to_numpy(),
+                }
             ).drop_duplicates()
             table["term_name"] = table["term_id"]
         else:

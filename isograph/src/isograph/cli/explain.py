@@ -31,19 +31,23 @@ def explain_module_command(
     ] = None,
     bundle: Annotated[
         Path | None,
-        typer.Option("--bundle", help="Bundle that was fitted: feature table and metadata are derived from it."),
+        typer.Option(
+            "--bundle", help="Bundle that was fitted: feature table and metadata are derived from it."
+        ),
     ] = None,
     feature_table: Annotated[
         Path | None, typer.Option("--feature-table", help="Samples x features (parquet/TSV/CSV).")
     ] = None,
     feature_meta: Annotated[
-        Path | None, typer.Option("--feature-meta", help="feature_id, gene_id, feature_type (+ gene_name ...).")
+        Path | None,
+        typer.Option("--feature-meta", help="feature_id, gene_id, feature_type (+ gene_name ...)."),
     ] = None,
     module_ids: Annotated[
         list[str] | None, typer.Option("--module-ids", help="Modules to explain (repeatable; default all).")
     ] = None,
     module_score_table: Annotated[
-        Path | None, typer.Option("--module-score-table", help="Samples x modules scores (overrides eigengenes).")
+        Path | None,
+        typer.Option("--module-score-table", help="Samples x modules scores (overrides eigengenes)."),
     ] = None,
     annotation_table: Annotated[
         Path | None, typer.Option("--annotation-table", help="Output of 'isograph annotate-structure'.")
@@ -53,7 +57,8 @@ def explain_module_command(
         str, typer.Option("--output-format", help="png, pdf or both (comma-separated also accepted).")
     ] = "png",
     enrichment: Annotated[
-        bool, typer.Option("--enrichment/--no-enrichment", help="GO BP + KEGG over-representation per module.")
+        bool,
+        typer.Option("--enrichment/--no-enrichment", help="GO BP + KEGG over-representation per module."),
     ] = True,
     species: Annotated[
         str, typer.Option("--species", help="human, mouse, or a path to an org.*.eg.sqlite file.")
@@ -71,7 +76,9 @@ def explain_module_command(
     ] = False,
     ig_n_steps: Annotated[int, typer.Option("--ig-n-steps")] = 100,
     ig_baseline: Annotated[str, typer.Option("--ig-baseline", help="zero or mean.")] = "zero",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier explain folder.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier explain folder.")
+    ] = False,
 ) -> None:
     """Driver genes, transcript polarity and high-vs-low contrasts per module (seed 003)."""
     from isograph.annotation.orgdb import find_orgdb
@@ -82,7 +89,9 @@ def explain_module_command(
     if fit is None:
         msg = "--fit (or --artifact-dir) is required: the fit folder to explain"
         raise InputError(msg)
-    formats = tuple(f.strip() for part in output_format.replace("both", "png,pdf").split(",") for f in part.split())
+    formats = tuple(
+        f.strip() for part in output_format.replace("both", "png,pdf").split(",") for f in part.split()
+    )
     ig = ig_baseline if ig_baseline in ("zero", "mean") else None
     if ig is None:
         msg = f"--ig-baseline must be 'zero' or 'mean'; found {ig_baseline!r}"
@@ -127,15 +136,20 @@ def explain_module_command(
         module_ids=module_ids or None,
         config=config,
         output_dir=output_dir,
-        module_score_table=None if module_score_table is None else _read_table(module_score_table, "score table"),
-        annotation_table=None if annotation_table is None else _read_table(annotation_table, "annotation table"),
+        module_score_table=None
+        if module_score_table is None
+        else _read_table(module_score_table, "score table"),
+        annotation_table=None
+        if annotation_table is None
+        else _read_table(annotation_table, "annotation table"),
         overwrite=overwrite,
         gene_level_matrix=gene_level,
     )
     for module_id, result in results.items():
         top = result.gene_driver_table.head(5)
         names = ", ".join(
-            f"{n if isinstance(n, str) else g} ({r:+.2f})" for g, n, r in zip(top["gene_id"], top["gene_name"], top["r"])
+            f"{n if isinstance(n, str) else g} ({r:+.2f})"
+            for g, n, r in zip(top["gene_id"], top["gene_name"], top["r"], strict=True)
         )
         typer.echo(f"{module_id}: top drivers {names}")
     typer.echo(f"wrote {output_dir}")
@@ -145,11 +159,15 @@ def explain_module_command(
 def annotate_structure_command(
     gtf: Annotated[Path, typer.Option("--gtf", help="GENCODE or Ensembl GTF (plain or .gz).")],
     switch_pairs: Annotated[
-        Path, typer.Option("--switch-pairs", help="gene_id, transcript_up, transcript_down (explain's switch_pairs.tsv).")
+        Path,
+        typer.Option(
+            "--switch-pairs", help="gene_id, transcript_up, transcript_down (explain's switch_pairs.tsv)."
+        ),
     ],
     output: Annotated[Path, typer.Option("--output", "--out", help="TSV of structural labels to write.")],
     gtf_cache: Annotated[
-        Path | None, typer.Option("--gtf-cache", help="Parquet cache of the parsed GTF (written on first use).")
+        Path | None,
+        typer.Option("--gtf-cache", help="Parquet cache of the parsed GTF (written on first use)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
 ) -> None:

@@ -40,20 +40,21 @@ def fit_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing fit folder."),
 ) -> None:
     """Fit modules to a bundle and write the fit folder."""
-    from isograph.bundle import read_bundle
-    from isograph.fit import fit_bundle, parse_overrides, write_fit
-    from omicsrun.atomic import check_output_dir
-
     from rich.console import Console
 
+    from isograph.bundle import read_bundle
+    from isograph.fit import fit_bundle, parse_overrides, write_fit
     from isograph.fit.summary import fit_summary
+    from omicsrun.atomic import check_output_dir
 
     parsed = parse_overrides(overrides or [])
     check_output_dir(out, overwrite=overwrite, what="fit output")
     # Progress on stderr (a transient status line on a terminal, silent when redirected).
     with Console(stderr=True).status("isograph fit: reading bundle") as status:
         data = read_bundle(bundle)
-        status.update(f"isograph fit: features + backend {backend} on {data.n_genes} genes x {data.n_samples} samples")
+        status.update(
+            f"isograph fit: features + backend {backend} on {data.n_genes} genes x {data.n_samples} samples"
+        )
         result = fit_bundle(
             data,
             backend=backend,

@@ -118,13 +118,18 @@ def vae_drivers(
         ``sign_agrees``, ``high_confidence``; one row per module gene, by |delta|.
     """
     if module_id not in handle.module_latent_dims:
-        msg = f"the VAE has no latent dimension for module {module_id!r}; it maps {sorted(handle.module_latent_dims)}"
+        known = sorted(handle.module_latent_dims)
+        msg = f"the VAE has no latent dimension for module {module_id!r}; it maps {known}"
         raise InputError(msg)
     dim = int(handle.module_latent_dims[module_id])
     sign, z = _direction(handle, x, dim, eigengene)
     delta = sign * decoder_jacobian(handle, z.mean(axis=0), dim, step=step)
     table = pd.DataFrame(
-        {"feature_id": list(map(str, handle.feature_ids)), "gene_id": _gene_of(handle.feature_ids), "decoded_delta": delta}
+        {
+            "feature_id": list(map(str, handle.feature_ids)),
+            "gene_id": _gene_of(handle.feature_ids),
+            "decoded_delta": delta,
+        }
     )
     table["abs_delta"] = table["decoded_delta"].abs()
     # One row per gene: its feature with the largest decoded change.
@@ -175,7 +180,7 @@ def integrated_gradients(
     else:
         base = inputs.mean(dim=0, keepdim=True).expand_as(inputs).clone()
 
-    def forward(values: torch.Tensor) -> torch.Tensor:
+    def forward(values: Any) -> Any:
         return sign * handle.encoder_mean(values)[:, dim]
 
     ig = IntegratedGradients(forward)
@@ -186,8 +191,12 @@ def integrated_gradients(
 
 
 def ig_table(handle: VaeHandle, attributions: np.ndarray, drivers: pd.DataFrame) -> pd.DataFrame:
-    """``feature_id``, ``gene_id``, ``gene_name``, ``ig_score`` (mean attribution), ``ig_abs_mean``; by |ig_score|."""
-    names = drivers.set_index("gene_id")["gene_name"] if "gene_name" in drivers.columns else pd.Series(dtype=object)
+    """IG table: ``feature_id``, ``gene_id``, ``gene_name``, ``ig_score`` (mean), ``ig_abs_mean``."""
+    names = (
+        drivers.set_index("gene_id")["gene_name"]
+        if "gene_name" in drivers.columns
+        else pd.Series(dtype=object)
+    )
     table = pd.DataFrame(
         {
             "feature_id": list(map(str, handle.feature_ids)),
@@ -227,7 +236,10 @@ def attach_attributions(
     wanted = list(map(str, handle.feature_ids))
     absent = pd.Index(wanted).difference(pd.Index(inputs.columns.astype(str)))
     if len(absent):
-        msg = f"the VAE's inputs include {len(absent)} feature(s) absent from the feature table, e.g. {absent[0]!r}"
+        msg = (
+            f"the VAE's inputs include {len(absent)} feature(s) absent from the feature table, "
+            f"e.g. {absent[0]!r}"
+        )
         raise InputError(msg)
     for module_id, result in results.items():
         eigengene = result.eigengene

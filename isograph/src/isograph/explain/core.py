@@ -156,7 +156,9 @@ def _check_meta(feature_meta: pd.DataFrame, features: pd.Index) -> pd.DataFrame:
             f"found {list(feature_meta.columns)}"
         )
         raise InputError(msg)
-    meta = feature_meta.drop_duplicates("feature_id").set_index(feature_meta["feature_id"].astype(str).to_numpy())
+    meta = feature_meta.drop_duplicates("feature_id").set_index(
+        feature_meta["feature_id"].astype(str).to_numpy()
+    )
     absent = features.difference(meta.index)
     if len(absent):
         msg = (
@@ -253,7 +255,8 @@ def explain_module(
         raise InputError(msg)
     x = features.loc[shared].to_numpy(dtype=np.float64)
     assignment = pd.Series(
-        fit["modules"]["module_id"].astype(str).to_numpy(), index=fit["modules"]["gene_id"].astype(str).to_numpy()
+        fit["modules"]["module_id"].astype(str).to_numpy(),
+        index=fit["modules"]["gene_id"].astype(str).to_numpy(),
     )
     results: dict[str, ExplainResult] = {}
     for module_id in chosen:
@@ -264,7 +267,9 @@ def explain_module(
 
         enrichment = enrich_modules(fit["modules"], chosen, source=config.species)
         for module_id in chosen:
-            results[module_id].enrichment = enrichment[enrichment["module_id"] == module_id].reset_index(drop=True)
+            results[module_id].enrichment = enrichment[enrichment["module_id"] == module_id].reset_index(
+                drop=True
+            )
     if config.vae_attribution or config.integrated_gradients:
         from isograph.explain.attribution import attach_attributions
 
@@ -346,12 +351,16 @@ def _explain_one(
     order = np.argsort(e, kind="stable")
     high, low = order[-cut:], order[:cut]
     contrast = welch(x[high], x[low])
-    high_low = pd.DataFrame({"feature_id": meta.index.to_numpy(), "gene_id": gene, "gene_name": names.to_numpy()})
+    high_low = pd.DataFrame(
+        {"feature_id": meta.index.to_numpy(), "gene_id": gene, "gene_name": names.to_numpy()}
+    )
     for key, values in contrast.items():
         high_low[key] = values
     high_low["qvalue"] = benjamini_hochberg(high_low["pvalue"].to_numpy())
     high_low["missing_fraction"] = 1.0 - n / n_samples
-    high_low = high_low.reindex(high_low["pvalue"].sort_values(na_position="last").index).reset_index(drop=True)
+    high_low = high_low.reindex(high_low["pvalue"].sort_values(na_position="last").index).reset_index(
+        drop=True
+    )
     return ExplainResult(
         module_id=module_id,
         gene_driver_table=genes.reset_index(drop=True),
@@ -390,7 +399,9 @@ def _gene_drivers(polarity: pd.DataFrame, n_samples: int) -> pd.DataFrame:
     low, high = fisher_ci(table["r"].to_numpy(), table["n_samples"].to_numpy())
     table["ci_low"], table["ci_high"] = low, high
     table["polarity"] = np.where(table["r"] >= 0, "positive", "negative")
-    abundance = valid[valid["feature_type"] == "abundance"].drop_duplicates("gene_id").set_index("gene_id")["r"]
+    abundance = (
+        valid[valid["feature_type"] == "abundance"].drop_duplicates("gene_id").set_index("gene_id")["r"]
+    )
     table["abundance_r"] = table["gene_id"].map(abundance).astype(np.float64)
     columns = ["gene_id", "gene_name", "r", "pvalue", "qvalue", "n_samples", "missing_fraction"]
     columns += ["ci_low", "ci_high", "polarity", "abundance_r", "driver_feature"]
@@ -400,7 +411,15 @@ def _gene_drivers(polarity: pd.DataFrame, n_samples: int) -> pd.DataFrame:
 
 def _switch_pairs(tx: pd.DataFrame, genes: pd.DataFrame) -> pd.DataFrame:
     """Per gene with >= 2 transcript features: the transcripts of largest and smallest r."""
-    columns = ["gene_id", "gene_name", "transcript_up", "transcript_down", "r_up", "r_down", "switch_strength"]
+    columns = [
+        "gene_id",
+        "gene_name",
+        "transcript_up",
+        "transcript_down",
+        "r_up",
+        "r_down",
+        "switch_strength",
+    ]
     multi = tx[tx.groupby("gene_id")["r"].transform("size") >= 2]
     if multi.empty:
         return pd.DataFrame(columns=columns)

@@ -9,7 +9,7 @@ This is the test of clusterProfiler's ``enricher``/``enrichGO`` with ``universe`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ COLUMNS = (
 
 
 def over_representation(
-    module_genes: dict[str, Sequence[str]],
+    module_genes: Mapping[str, Sequence[str]],
     universe: Sequence[str],
     gene_sets: pd.DataFrame,
     *,
@@ -70,7 +70,8 @@ def over_representation(
     term_codes, terms = pd.factorize(sets["term_id"])
     gene_codes = universe_index.get_indexer(sets["entrez_id"].astype(str))
     membership = sparse.csr_matrix(
-        (np.ones(len(sets), dtype=np.float64), (term_codes, gene_codes)), shape=(len(terms), len(universe_index))
+        (np.ones(len(sets), dtype=np.float64), (term_codes, gene_codes)),
+        shape=(len(terms), len(universe_index)),
     )
     membership.data[:] = 1.0
     sizes = np.asarray(membership.sum(axis=1)).ravel()
@@ -175,6 +176,8 @@ def enrich_modules(
         )
         for kind in sources
     ]
-    return pd.concat(frames, ignore_index=True).sort_values(["module_id", "pvalue"], kind="stable").reset_index(
-        drop=True
+    return (
+        pd.concat(frames, ignore_index=True)
+        .sort_values(["module_id", "pvalue"], kind="stable")
+        .reset_index(drop=True)
     )

@@ -26,10 +26,14 @@ def transcript_usage(bundle: Bundle, *, pseudocount: float = 0.5) -> pd.DataFram
     totals = np.zeros((codes.max() + 1 if len(codes) else 0, counts.shape[1]))
     np.add.at(totals, codes, counts)
     usage = counts / totals[codes]
-    return pd.DataFrame(usage.T, index=bundle.sample_ids, columns=tx["transcript_id"].astype(str).to_numpy()[keep])
+    return pd.DataFrame(
+        usage.T, index=bundle.sample_ids, columns=tx["transcript_id"].astype(str).to_numpy()[keep]
+    )
 
 
-def features_from_bundle(bundle: Bundle, fit_manifest: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def features_from_bundle(
+    bundle: Bundle, fit_manifest: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Feature table, feature metadata and the fit's own gene-level features for a bundle.
 
     Parameters

@@ -52,7 +52,9 @@ def write_explain(
                 "switch_pairs": "switch_pairs.tsv",
             }
             result.gene_driver_table.to_parquet(folder / written["gene_driver_table"], index=False)
-            result.transcript_polarity_table.to_parquet(folder / written["transcript_polarity_table"], index=False)
+            result.transcript_polarity_table.to_parquet(
+                folder / written["transcript_polarity_table"], index=False
+            )
             result.high_vs_low_table.to_parquet(folder / written["high_vs_low_table"], index=False)
             result.switch_pairs.to_csv(folder / written["switch_pairs"], sep="\t", index=False)
             result.eigengene.rename_axis("sample_id").rename("eigengene").reset_index().to_parquet(
@@ -67,7 +69,12 @@ def write_explain(
                     written[key] = name
             if config.plot:
                 source = values if values is not None else usage
-                figures = [("top_drivers", plots.driver_bars(result.gene_driver_table, module_id, top_n=config.top_n))]
+                figures = [
+                    (
+                        "top_drivers",
+                        plots.driver_bars(result.gene_driver_table, module_id, top_n=config.top_n),
+                    )
+                ]
                 if usage is not None:
                     figures.append(
                         (
@@ -87,7 +94,11 @@ def write_explain(
                         (
                             "driver_heatmap",
                             plots.driver_heatmap(
-                                source, result.gene_driver_table, result.eigengene, module_id, top_n=config.top_n
+                                source,
+                                result.gene_driver_table,
+                                result.eigengene,
+                                module_id,
+                                top_n=config.top_n,
                             ),
                         )
                     )
@@ -103,7 +114,9 @@ def write_explain(
             combined.to_parquet(tmp / "enrichment.parquet", index=False)
             shared["enrichment"] = "enrichment.parquet"
             if config.plot:
-                for path in _save(plots.enrichment_dots(combined), tmp / "enrichment_dotplot", config.output_formats):
+                for path in _save(
+                    plots.enrichment_dots(combined), tmp / "enrichment_dotplot", config.output_formats
+                ):
                     shared[f"enrichment_dotplot_{path.suffix[1:]}"] = path.name
         pairs = [r.switch_pairs.assign(module_id=m) for m, r in results.items() if len(r.switch_pairs)]
         if pairs:

@@ -1,4 +1,4 @@
-"""Figures of explain-module. Each function takes result tables and returns a Figure; nothing is saved here."""
+"""Figures of explain-module: each function takes result tables and returns a Figure (saves nothing)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def driver_bars(drivers: pd.DataFrame, module_id: str, *, top_n: int = 20) -> Fi
     top = drivers.dropna(subset=["r"]).head(top_n).iloc[::-1]
     fig = _figure(6.5, 0.3 * len(top) + 1.6)
     ax = fig.add_subplot()
-    labels = [_label(g, n) for g, n in zip(top["gene_id"], top["gene_name"])]
+    labels = [_label(g, n) for g, n in zip(top["gene_id"], top["gene_name"], strict=True)]
     colours = np.where(top["r"].to_numpy() >= 0, POSITIVE, NEGATIVE)
     y = np.arange(len(top))
     err = np.vstack([top["r"] - top["ci_low"], top["ci_high"] - top["r"]])
@@ -123,7 +123,9 @@ def driver_heatmap(
     order = eigengene.sort_values().index
     matrix = values.loc[order, chosen["driver_feature"].to_numpy()].to_numpy(dtype=np.float64).T
     with np.errstate(invalid="ignore"):
-        matrix = (matrix - np.nanmean(matrix, axis=1, keepdims=True)) / np.nanstd(matrix, axis=1, keepdims=True)
+        matrix = (matrix - np.nanmean(matrix, axis=1, keepdims=True)) / np.nanstd(
+            matrix, axis=1, keepdims=True
+        )
     fig = _figure(7.5, 0.28 * max(len(chosen), 4) + 2.2)
     grid = fig.add_gridspec(2, 1, height_ratios=[1, max(len(chosen), 4) / 3])
     top = fig.add_subplot(grid[0])
@@ -133,8 +135,13 @@ def driver_heatmap(
     top.set_ylabel("eigengene", fontsize=8)
     top.set_title(f"{module_id}: top positive and negative drivers (z-scored), samples by eigengene")
     ax = fig.add_subplot(grid[1])
-    image = ax.imshow(np.nan_to_num(matrix), aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5, interpolation="none")
-    labels = [f"{_label(g, n)} ({'+' if r > 0 else '-'})" for g, n, r in zip(chosen["gene_id"], chosen["gene_name"], chosen["r"])]
+    image = ax.imshow(
+        np.nan_to_num(matrix), aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5, interpolation="none"
+    )
+    labels = [
+        f"{_label(g, n)} ({'+' if r > 0 else '-'})"
+        for g, n, r in zip(chosen["gene_id"], chosen["gene_name"], chosen["r"], strict=True)
+    ]
     ax.set_yticks(np.arange(len(chosen)), labels, fontsize=7)
     ax.set_xticks(np.arange(len(order)), [str(s) for s in order], rotation=90, fontsize=6)
     ax.set_xlabel("sample")
@@ -155,11 +162,15 @@ def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Fig
         ax.set_axis_off()
         return fig
     modules = list(dict.fromkeys(table["module_id"]))
-    labels = list(dict.fromkeys(f"{t} [{s}]" for t, s in zip(table["term_name"].str.slice(0, 55), table["source"])))
-    x = table["module_id"].map({m: i for i, m in enumerate(modules)})
-    y = pd.Series([f"{t} [{s}]" for t, s in zip(table["term_name"].str.slice(0, 55), table["source"])]).map(
-        {t: i for i, t in enumerate(labels)}
+    labels = list(
+        dict.fromkeys(
+            f"{t} [{s}]" for t, s in zip(table["term_name"].str.slice(0, 55), table["source"], strict=True)
+        )
     )
+    x = table["module_id"].map({m: i for i, m in enumerate(modules)})
+    y = pd.Series(
+        [f"{t} [{s}]" for t, s in zip(table["term_name"].str.slice(0, 55), table["source"], strict=True)]
+    ).map({t: i for i, t in enumerate(labels)})
     score = -np.log10(np.maximum(table["qvalue"].to_numpy(dtype=np.float64), 1e-300))
     overlap = table["n_overlap"].to_numpy(dtype=np.float64)
     points = ax.scatter(x, y, s=25 + 175 * overlap / overlap.max(), c=score, cmap="viridis")

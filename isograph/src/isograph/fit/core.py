@@ -273,13 +273,15 @@ def _summarise(
     }
     # Output tables carry gene names when the bundle knows them (isograph.annotation.names).
     named = with_gene_names(bundle.genes, modules, scores, roles, result.edges.reset_index(drop=True))
-    modules, scores, roles, edges = named[0], named[1], named[2], named[3]
-    assert modules is not None and scores is not None and edges is not None  # passed through as given
+    named_modules, named_scores, roles, named_edges = named[0], named[1], named[2], named[3]
+    assert (
+        named_modules is not None and named_scores is not None and named_edges is not None
+    )  # passed through
     return FitResult(
-        modules=modules,
-        edges=edges,
+        modules=named_modules,
+        edges=named_edges,
         traits=traits,
-        feature_scores=scores,
+        feature_scores=named_scores,
         roles=roles,
         eigengenes=eigengenes,
         config=config,

@@ -28,7 +28,9 @@ img{max-width:100%;border:1px solid #eee}.note{color:#666;font-size:.9em}
 def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    return '<img alt="figure" src="data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode() + '">'
+    return (
+        '<img alt="figure" src="data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode() + '">'
+    )
 
 
 def _table(frame: pd.DataFrame, digits: int = 3) -> str:
@@ -124,12 +126,18 @@ def _isoform_fractions(bundle: Any, pairs: pd.DataFrame, trait: str, n_pairs: in
     pairs = pairs.head(n_pairs)
     if pairs.empty:
         return '<p class="note">No switch pair to plot.</p>'
-    groups = bundle.samples.set_index(bundle.samples["sample_id"].astype(str))[trait].astype(str).reindex(usage.index)
+    groups = (
+        bundle.samples.set_index(bundle.samples["sample_id"].astype(str))[trait]
+        .astype(str)
+        .reindex(usage.index)
+    )
     levels = sorted(groups.unique())
     fig = _figure(3.2 * len(pairs), 3.2)
     for i, (_, row) in enumerate(pairs.iterrows()):
         ax = fig.add_subplot(1, len(pairs), i + 1)
-        for k, (column, colour) in enumerate(((row["transcript_up"], "#c0392b"), (row["transcript_down"], "#2471a3"))):
+        for k, (column, colour) in enumerate(
+            ((row["transcript_up"], "#c0392b"), (row["transcript_down"], "#2471a3"))
+        ):
             data = [usage.loc[groups == level, column].to_numpy() for level in levels]
             positions = np.arange(len(levels)) + (k - 0.5) * 0.35
             parts = ax.boxplot(data, positions=positions, widths=0.3, patch_artist=True, showfliers=False)
@@ -177,13 +185,20 @@ def write_report(
     parts = [f"<h1>IsoGraph fit report: {html.escape(str(Path(fit_dir).resolve().name))}</h1>"]
     parts.append(
         f'<p class="note">backend {html.escape(str(config.get("backend")))}, seed {manifest.get("seed")}, '
-        f'bundle hash {html.escape(str(manifest.get("data_hash", ""))[:16])}, created {manifest.get("created_utc", "")}</p>'
+        f"bundle hash {html.escape(str(manifest.get('data_hash', ''))[:16])}, "
+        f"created {manifest.get('created_utc', '')}</p>"
     )
     parts.append("<h2>Data and filters</h2>")
     facts = {k: v for k, v in diagnostics.items() if isinstance(v, (int, float, str, bool))}
     facts.update({f"features.{k}": str(v) for k, v in config.get("features", {}).items()})
     if bundle is not None:
-        facts.update({f"import.{k}": v for k, v in bundle.provenance.items() if k.startswith(("filter", "n_", "gene_names"))})
+        facts.update(
+            {
+                f"import.{k}": v
+                for k, v in bundle.provenance.items()
+                if k.startswith(("filter", "n_", "gene_names"))
+            }
+        )
     parts.append(_table(pd.DataFrame({"item": list(facts), "value": [str(v) for v in facts.values()]})))
     sizes, size_png = _module_sizes(modules)
     parts.append("<h2>Modules</h2>" + size_png)
@@ -192,7 +207,9 @@ def write_report(
     parts.append("<h2>Module-trait links</h2>")
     traits_path = Path(fit_dir) / "traits.parquet"
     regressed = set(config.get("features", {}).get("covariates", []))
-    shown_traits = [t for t in config.get("traits", []) if t not in regressed]  # covariates were regressed out
+    shown_traits = [
+        t for t in config.get("traits", []) if t not in regressed
+    ]  # covariates were regressed out
     if bundle is not None:
         parts.append(_trait_heatmap(signed_trait_matrix(eigengenes, bundle.samples, shown_traits)))
     if traits_path.is_file():
@@ -201,11 +218,26 @@ def write_report(
     pairs = pd.DataFrame()
     module_ids = [c for c in eigengenes.columns if c != "sample_id"]
     for module_id in module_ids:
-        table = None
+        table: pd.DataFrame
         if explain is not None and (explain / module_id / "gene_driver_table.parquet").is_file():
             table = pd.read_parquet(explain / module_id / "gene_driver_table.parquet")
-            table = table[table.get("in_module", True)].head(12)
-            keep = [c for c in ("gene_name", "gene_id", "r", "qvalue", "transcript_up", "transcript_down", "switch_strength", "labels") if c in table.columns]
+            if "in_module" in table.columns:
+                table = table.loc[table["in_module"].to_numpy(dtype=bool)]
+            table = table.head(12)
+            keep = [
+                c
+                for c in (
+                    "gene_name",
+                    "gene_id",
+                    "r",
+                    "qvalue",
+                    "transcript_up",
+                    "transcript_down",
+                    "switch_strength",
+                    "labels",
+                )
+                if c in table.columns
+            ]
             table = table[keep]
         else:
             scores = fit["feature_scores"]
@@ -222,7 +254,16 @@ def write_report(
             enrichment = pd.read_parquet(enrichment_path)
             parts.append(_png(enrichment_dots(enrichment)))
             top = enrichment.sort_values("pvalue").groupby("module_id").head(10)
-            cols = ["module_id", "source", "term_id", "term_name", "n_overlap", "n_term", "fold_enrichment", "qvalue"]
+            cols = [
+                "module_id",
+                "source",
+                "term_id",
+                "term_name",
+                "n_overlap",
+                "n_term",
+                "fold_enrichment",
+                "qvalue",
+            ]
             parts.append(_table(top[cols]))
         else:
             parts.append('<p class="note">The explain run has no enrichment.</p>')
@@ -233,14 +274,23 @@ def write_report(
     nested = {k: v for k, v in diagnostics.items() if not isinstance(v, (int, float, str, bool))}
     if nested:
         for key, value in nested.items():
-            frame = pd.DataFrame(value) if isinstance(value, list) else pd.json_normalize(value) if isinstance(value, dict) else None
+            frame = (
+                pd.DataFrame(value)
+                if isinstance(value, list)
+                else pd.json_normalize(value)
+                if isinstance(value, dict)
+                else None
+            )
             if frame is not None and not frame.empty:
                 parts.append(f"<h3>{html.escape(key)}</h3>" + _table(frame.head(30)))
     else:
-        parts.append('<p class="note">The backend reported scalar diagnostics only (see Data and filters).</p>')
+        parts.append(
+            '<p class="note">The backend reported scalar diagnostics only (see Data and filters).</p>'
+        )
     if bundle is not None and not pairs.empty:
         factor = next(
-            (t for t in shown_traits if t in bundle.samples.columns and bundle.samples[t].nunique() <= 12), None
+            (t for t in shown_traits if t in bundle.samples.columns and bundle.samples[t].nunique() <= 12),
+            None,
         )
         if factor is not None:
             parts.append(f"<h2>Isoform fractions of the top switches by {html.escape(factor)}</h2>")
