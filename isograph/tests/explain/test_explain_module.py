@@ -154,3 +154,56 @@ def test_fit_tables_carry_gene_names_and_summary(fitted):
     assert lines[0].startswith(f"modules: {len(sizes)} ({sizes.index[0]} {sizes.iloc[0]},")
     best = traits.sort_values("pvalue").iloc[0]
     assert f"{best['module_id']}~{best['trait']}" in lines[1]
+
+
+def test_attributions_through_a_vae_handle_are_written(fitted, tmp_path, capsys):
+    from isograph.explain.attribution import decoder_jacobian
+
+    bundle, root = fitted
+    fit = read_fit_tables(root / "fit")
+    table, meta, gene_level = features_from_bundle(bundle, fit["manifest"])
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "tinyvae", __file__.replace("test_explain_module", "test_attribution")
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["tinyvae"] = module
+    spec.loader.exec_module(module)
+    handle = module.TinyVae(n_features=8)
+    handle.feature_ids = list(gene_level.columns[:8])
+    config = ExplainConfig(vae_attribution=True, integrated_gradients=True, ig_n_steps=20, vae_step=1e-3)
+    results = explain_module(
+        root / "fit",
+        table,
+        meta,
+        module_ids=["M000"],
+        config=config,
+        vae=handle,
+        gene_level_matrix=gene_level,
+        output_dir=tmp_path / "out",
+    )
+    drivers = pd.read_parquet(tmp_path / "out" / "M000" / "vae_drivers.parquet")
+    ig = pd.read_parquet(tmp_path / "out" / "M000" / "ig_attributions.parquet")
+    assert list(ig.columns[:4]) == ["feature_id", "gene_id", "gene_name", "ig_score"]
+    assert set(ig["feature_id"]) == set(handle.feature_ids)
+    assert set(drivers["gene_id"]) <= set(results["M000"].gene_driver_table.query("in_module")["gene_id"])
+    assert drivers["decoded_delta"].abs().max() <= np.abs(decoder_jacobian(handle, np.zeros(2), 1)).max() * 10
+    # A baseline fit has no VAE: one line, exit 2, nothing written.
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "explain-module",
+                "--fit",
+                str(root / "fit"),
+                "--bundle",
+                str(root / "bundle"),
+                "--vae-attribution",
+                "--out",
+                str(tmp_path / "vae"),
+            ]
+        )
+    assert exc.value.code == 2
+    assert "VAE" in capsys.readouterr().err
+    assert not (tmp_path / "vae").exists()

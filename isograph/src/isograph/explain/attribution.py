@@ -211,9 +211,11 @@ def ig_table(handle: VaeHandle, attributions: np.ndarray, drivers: pd.DataFrame)
 
 def load_handle(artifact_dir: Path) -> VaeHandle:
     """The fit folder's VAE, through ``isograph.backends.vae.load_vae``."""
+    import importlib
+
     try:
-        from isograph.backends.vae import load_vae  # type: ignore[attr-defined]
-    except ImportError:
+        load_vae = importlib.import_module("isograph.backends.vae").load_vae
+    except (ImportError, AttributeError):
         msg = (
             "VAE attributions need the VAE backend (isograph.backends.vae.load_vae), which this "
             "installation lacks; fit with --backend vae on a build that has it"

@@ -227,6 +227,10 @@ def explain_module(
     """
     config = config or ExplainConfig()
     fit = read_fit_tables(artifact_dir)
+    if (config.vae_attribution or config.integrated_gradients) and vae is None:
+        from isograph.explain.attribution import load_handle
+
+        vae = load_handle(Path(artifact_dir))  # before any work: a fit without a VAE fails here
     features = _as_sample_frame(feature_table, "feature table")
     features.columns = features.columns.astype(str)
     meta = _check_meta(feature_meta, pd.Index(features.columns))
