@@ -60,6 +60,10 @@ def explain_module_command(
         bool,
         typer.Option("--enrichment/--no-enrichment", help="GO BP + KEGG over-representation per module."),
     ] = True,
+    enrich_top: Annotated[
+        int,
+        typer.Option("--enrich-top", help="Also enrich the top N positive and N negative drivers (0: off)."),
+    ] = 200,
     species: Annotated[
         str, typer.Option("--species", help="human, mouse, or a path to an org.*.eg.sqlite file.")
     ] = "human",
@@ -104,6 +108,7 @@ def explain_module_command(
         output_formats=formats,  # type: ignore[arg-type]
         high_low_percentile=high_low_percentile,
         enrichment=use_enrichment,
+        enrich_top=enrich_top,
         species=species,
         vae_attribution=vae_attribution,
         vae_fdr_threshold=vae_fdr_threshold,

@@ -49,6 +49,10 @@ class ExplainConfig:
         Driver genes in the transcript-usage gradient plot.
     enrichment
         GO BP and KEGG over-representation per module (needs the org.*.eg.db SQLite file).
+    enrich_top
+        Also test the top this-many positive and negative drivers of each module
+        (``<module>:positive`` / ``<module>:negative``); 0 turns it off. A large module that
+        mixes two opposite programs shows each of them here.
     species
         ``"human"`` or ``"mouse"``, or a path to an org.*.eg.sqlite file.
     vae_attribution, vae_fdr_threshold, vae_percentile_threshold, vae_step
@@ -63,6 +67,7 @@ class ExplainConfig:
     top_n: int = 20
     n_gradient_genes: int = 4
     enrichment: bool = False
+    enrich_top: int = 200
     species: str = "human"
     vae_attribution: bool = False
     vae_fdr_threshold: float = 0.05
@@ -80,10 +85,10 @@ class ExplainConfig:
         if bad or not self.output_formats:
             msg = f"output formats must be png and/or pdf; found {list(self.output_formats)}"
             raise InputError(msg)
-        if self.top_n < 1 or self.n_gradient_genes < 1 or self.ig_n_steps < 2:
+        if self.top_n < 1 or self.n_gradient_genes < 1 or self.ig_n_steps < 2 or self.enrich_top < 0:
             msg = (
-                f"top_n and n_gradient_genes must be >= 1 and ig_n_steps >= 2; found {self.top_n}, "
-                f"{self.n_gradient_genes}, {self.ig_n_steps}"
+                "top_n and n_gradient_genes must be >= 1, ig_n_steps >= 2 and enrich_top >= 0; found "
+                f"{self.top_n}, {self.n_gradient_genes}, {self.ig_n_steps}, {self.enrich_top}"
             )
             raise InputError(msg)
         if not 0 < self.vae_fdr_threshold <= 1 or not 0 <= self.vae_percentile_threshold < 100:
@@ -269,11 +274,21 @@ def explain_module(
     if config.enrichment:
         from isograph.explain.enrichment import enrich_modules
 
-        enrichment = enrich_modules(fit["modules"], chosen, source=config.species)
+        extra: dict[str, list[str]] = {}
+        if config.enrich_top > 0:
+            for module_id in chosen:
+                drivers = results[module_id].gene_driver_table
+                placed = drivers[drivers["in_module"] & (drivers["qvalue"] <= 0.05)]
+                extra[f"{module_id}:positive"] = (
+                    placed[placed["r"] > 0]["gene_id"].head(config.enrich_top).tolist()
+                )
+                extra[f"{module_id}:negative"] = (
+                    placed[placed["r"] < 0]["gene_id"].head(config.enrich_top).tolist()
+                )
+        enrichment = enrich_modules(fit["modules"], chosen, source=config.species, extra_lists=extra)
+        base = enrichment["module_id"].astype(str).str.split(":").str[0]
         for module_id in chosen:
-            results[module_id].enrichment = enrichment[enrichment["module_id"] == module_id].reset_index(
-                drop=True
-            )
+            results[module_id].enrichment = enrichment[base == module_id].reset_index(drop=True)
     if config.vae_attribution or config.integrated_gradients:
         from isograph.explain.attribution import attach_attributions
 

@@ -137,6 +137,7 @@ def enrich_modules(
     sources: Sequence[GeneSetSource] = ("go_bp", "kegg"),
     min_size: int = 10,
     max_size: int = 500,
+    extra_lists: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """GO BP and KEGG over-representation of fitted modules.
 
@@ -148,6 +149,9 @@ def enrich_modules(
         Modules to test.
     source
         ``"human"``, ``"mouse"`` or a path to an org.*.eg.sqlite file.
+    extra_lists
+        More gene lists to test against the same universe (label -> gene ids), e.g. the top
+        positive and top negative drivers of a module (``M000:positive``).
 
     Returns
     -------
@@ -155,18 +159,23 @@ def enrich_modules(
         Columns :data:`COLUMNS` (``source`` is ``GO_BP`` or ``KEGG``).
     """
     db = OrgDb.open(source)
-    mapped = db.map_ids(list(modules["gene_id"].astype(str)))
-    entrez = pd.Series(mapped["entrez_id"].to_numpy(), index=modules.index)
-    ok = entrez.notna()
-    universe = entrez[ok].astype(str).tolist()
-    module_genes = {
-        m: entrez[ok & (modules["module_id"].astype(str) == m)].astype(str).tolist() for m in module_ids
+    gene_ids = modules["gene_id"].astype(str)
+    mapped = db.map_ids(list(gene_ids))
+    entrez = pd.Series(mapped["entrez_id"].to_numpy(), index=gene_ids.to_numpy())
+    entrez = entrez[entrez.notna()]
+    entrez = entrez[~entrez.index.duplicated()]
+    universe = entrez.astype(str).tolist()
+    labels = modules["module_id"].astype(str).to_numpy()
+    lists: dict[str, list[str]] = {
+        m: entrez.reindex(gene_ids[labels == m]).dropna().astype(str).tolist() for m in module_ids
     }
+    for label, genes in (extra_lists or {}).items():
+        lists[label] = entrez.reindex(pd.Index([str(g) for g in genes])).dropna().astype(str).tolist()
     symbols = pd.Series(mapped["symbol"].to_numpy(), index=mapped["entrez_id"].astype(str).to_numpy())
     symbols = symbols[~symbols.index.duplicated()]
     frames = [
         over_representation(
-            module_genes,
+            lists,
             universe,
             db.gene_sets(kind),
             source={"go_bp": "GO_BP", "kegg": "KEGG"}[kind],
@@ -176,8 +185,5 @@ def enrich_modules(
         )
         for kind in sources
     ]
-    return (
-        pd.concat(frames, ignore_index=True)
-        .sort_values(["module_id", "pvalue"], kind="stable")
-        .reset_index(drop=True)
-    )
+    table = pd.concat(frames, ignore_index=True)
+    return table.sort_values(["module_id", "pvalue"], kind="stable").reset_index(drop=True)
