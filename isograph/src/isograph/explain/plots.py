@@ -179,5 +179,7 @@ def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Fig
     ax.set_xlim(-0.6, len(modules) - 0.4)
     ax.invert_yaxis()
     fig.colorbar(points, ax=ax, label="-log10 q (BH)")
-    ax.set_title(f"GO BP / KEGG over-representation\n(dot size: genes in term and list, largest {int(overlap.max())})")
+    ax.set_title(
+        f"GO BP / KEGG over-representation\n(dot size: genes in term and list, largest {int(overlap.max())})"
+    )
     return fig
