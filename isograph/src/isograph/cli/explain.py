@@ -151,7 +151,8 @@ def explain_module_command(
         gene_level_matrix=gene_level,
     )
     for module_id, result in results.items():
-        top = result.gene_driver_table.head(5)
+        drivers = result.gene_driver_table
+        top = drivers[drivers["in_module"]].head(5)
         names = ", ".join(
             f"{n if isinstance(n, str) else g} ({r:+.2f})"
             for g, n, r in zip(top["gene_id"], top["gene_name"], top["r"], strict=True)

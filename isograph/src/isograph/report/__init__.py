@@ -47,7 +47,9 @@ def _module_sizes(modules: pd.DataFrame) -> tuple[pd.Series, str]:
     sizes = modules["module_id"].astype(str).value_counts()
     fig = _figure(7, 2.8)
     ax = fig.add_subplot()
-    colours = ["0.7" if m == "unassigned" else f"C{i % 10}" for i, m in enumerate(sizes.index)]
+    # The same colour per module as in the eigengene tree (module order M000, M001, ...).
+    placed = sorted(m for m in sizes.index if m != "unassigned")
+    colours = ["0.7" if m == "unassigned" else f"C{placed.index(m) % 10}" for m in sizes.index]
     ax.bar(sizes.index, sizes.to_numpy(), color=colours)
     ax.set_ylabel("genes")
     ax.set_title("Module sizes")
@@ -67,8 +69,9 @@ def _tree(eigengenes: pd.DataFrame) -> str:
     fig = _figure(7, 3)
     ax = fig.add_subplot()
     tree = dendrogram(linkage(distance, "average"), labels=list(values.columns), ax=ax, color_threshold=0)
+    placed = sorted(map(str, values.columns))
     for label in ax.get_xticklabels():
-        label.set_color(f"C{list(values.columns).index(label.get_text()) % 10}")
+        label.set_color(f"C{placed.index(label.get_text()) % 10}")
     ax.set_ylabel("1 - r between eigengenes")
     ax.set_title("Eigengene correlation tree (labels in module colours)")
     del tree
