@@ -207,3 +207,21 @@ def test_attributions_through_a_vae_handle_are_written(fitted, tmp_path, capsys)
     assert exc.value.code == 2
     assert "VAE" in capsys.readouterr().err
     assert not (tmp_path / "vae").exists()
+
+
+def test_annotation_table_is_merged_into_driver_tables(fitted):
+    bundle, root = fitted
+    fit = read_fit_tables(root / "fit")
+    table, meta, _ = features_from_bundle(bundle, fit["manifest"])
+    first = explain_module(root / "fit", table, meta, module_ids=["M000"])["M000"]
+    gene = first.switch_pairs["gene_id"].iloc[0]
+    annotation = pd.DataFrame({"gene_id": [gene], "labels": ["exon_gain;cds_change"], "found": [True]})
+    result = explain_module(root / "fit", table, meta, module_ids=["M000"], annotation_table=annotation)[
+        "M000"
+    ]
+    drivers = result.gene_driver_table.set_index("gene_id")
+    assert drivers.loc[gene, "labels"] == "exon_gain;cds_change"
+    assert drivers["labels"].notna().sum() == 1
+    assert result.switch_pairs.set_index("gene_id").loc[gene, "labels"] == "exon_gain;cds_change"
+    with pytest.raises(InputError, match="annotation table has no column 'gene_id'"):
+        explain_module(root / "fit", table, meta, annotation_table=annotation.drop(columns="gene_id"))
