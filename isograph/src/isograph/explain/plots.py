@@ -24,9 +24,16 @@ def _label(gene_id: str, gene_name: object) -> str:
     return str(gene_name) if isinstance(gene_name, str) and gene_name else str(gene_id)
 
 
+def _members(drivers: pd.DataFrame) -> pd.DataFrame:
+    """The module's own genes when the table marks them (else every gene)."""
+    if "in_module" in drivers.columns and bool(drivers["in_module"].any()):
+        return drivers[drivers["in_module"].to_numpy(dtype=bool)]
+    return drivers
+
+
 def driver_bars(drivers: pd.DataFrame, module_id: str, *, top_n: int = 20) -> Figure:
-    """Top drivers by |r| with 95% confidence intervals, coloured by polarity."""
-    top = drivers.dropna(subset=["r"]).head(top_n).iloc[::-1]
+    """Top drivers (module genes) by |r| with 95% confidence intervals, coloured by polarity."""
+    top = _members(drivers).dropna(subset=["r"]).head(top_n).iloc[::-1]
     fig = _figure(6.5, 0.3 * len(top) + 1.6)
     ax = fig.add_subplot()
     labels = [_label(g, n) for g, n in zip(top["gene_id"], top["gene_name"], strict=True)]
@@ -76,7 +83,7 @@ def usage_gradient(
     tx = polarity[polarity["feature_type"] != "switch"]
     tx = tx[tx["feature_type"] != "abundance"]
     n_tx = tx["gene_id"].value_counts()
-    genes = [g for g in drivers["gene_id"].head(5 * n_genes + 50) if n_tx.get(g, 0) >= 2][:n_genes]
+    genes = [g for g in _members(drivers)["gene_id"].head(5 * n_genes + 50) if n_tx.get(g, 0) >= 2][:n_genes]
     n_cols = min(2, max(1, len(genes)))
     n_rows = max(1, int(np.ceil(len(genes) / n_cols)))
     fig = _figure(4.2 * n_cols, 3.0 * n_rows + 0.4)
@@ -115,7 +122,7 @@ def driver_heatmap(
 
     ``values``: samples x features; each driver row shows its ``driver_feature`` column.
     """
-    ranked = drivers.dropna(subset=["r"])
+    ranked = _members(drivers).dropna(subset=["r"])
     half = max(1, top_n // 2)
     pos = ranked[ranked["r"] > 0].head(half)
     neg = ranked[ranked["r"] < 0].head(half)
@@ -174,7 +181,7 @@ def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Fig
     score = -np.log10(np.maximum(table["qvalue"].to_numpy(dtype=np.float64), 1e-300))
     overlap = table["n_overlap"].to_numpy(dtype=np.float64)
     points = ax.scatter(x, y, s=25 + 175 * overlap / overlap.max(), c=score, cmap="viridis")
-    ax.set_xticks(range(len(modules)), modules)
+    ax.set_xticks(range(len(modules)), modules, rotation=30, ha="right")
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlim(-0.6, len(modules) - 0.4)
     ax.invert_yaxis()
