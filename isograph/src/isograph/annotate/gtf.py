@@ -108,7 +108,7 @@ def _read_polars(path: Path):  # type: ignore[no-untyped-def]  # polars frame, i
     try:
         return query.collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
         msg = f"cannot read {str(path)!r} as a GTF (9 tab-separated columns expected): {first}"
         raise InputError(msg) from None
 

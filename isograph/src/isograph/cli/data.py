@@ -138,6 +138,9 @@ def import_(
         msg = "--lengths goes with --counts; quantifier outputs carry their own lengths"
         raise InputError(msg)
     check_output_dir(out, overwrite=overwrite, what="bundle")  # fail before the long read
+    if gene_names not in ("auto", "none", "human", "mouse") and not Path(gene_names).is_file():
+        msg = f"--gene-names {gene_names!r} is neither auto, none, human, mouse nor an existing file"
+        raise InputError(msg)
     # The source's own inputs are bound here; the options every importer shares are passed once below.
     if counts is not None:
         if tx2gene is None or samples is None:
