@@ -25,6 +25,12 @@ demo: demo-isograph demo-perturbfm
 
 demo-isograph: $(STAMP)
 	$(BIN)/isograph benchmark --suite core_v1 --backend baseline --root demo_out/isograph --overwrite
+	$(BIN)/isograph fixtures generate --suite core_v1 --fixture standard --out demo_out/isograph/bundles --overwrite
+	$(BIN)/isograph fit --bundle demo_out/isograph/bundles/standard --out demo_out/isograph/fit --overwrite
+	$(BIN)/isograph explain-module --fit demo_out/isograph/fit --bundle demo_out/isograph/bundles/standard \
+	    --plot --no-enrichment --out demo_out/isograph/explain --overwrite
+	$(BIN)/isograph report --fit demo_out/isograph/fit --explain demo_out/isograph/explain \
+	    --bundle demo_out/isograph/bundles/standard --out demo_out/isograph/report.html --overwrite
 
 demo-perturbfm: $(STAMP)
 	$(BIN)/perturbfm demo --out demo_out/perturbfm --overwrite

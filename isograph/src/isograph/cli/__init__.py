@@ -13,7 +13,7 @@ from omicsrun.cli import run_app
 
 def _register() -> None:
     # Importing a command module attaches its commands to ``app``.
-    from isograph.cli import benchmark, data, fit  # noqa: F401
+    from isograph.cli import benchmark, data, explain, fit  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from isograph.annotation.names import attach_gene_names
 from isograph.bundle import read_bundle, write_bundle
 from isograph.cli.app import app
 from isograph.export import check_export_target, export_summary
@@ -119,6 +120,14 @@ def import_(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")
     ] = False,
+    gene_names: Annotated[
+        str,
+        typer.Option(
+            "--gene-names",
+            help="Gene names from: 'auto' (installed org.Hs.eg.db when ids are human Ensembl/Entrez), "
+            "'human'/'mouse', a GTF, a gene_id/gene_name table, or 'none'.",
+        ),
+    ] = "auto",
 ) -> None:
     """Build a dataset bundle from a count table, quantifier outputs or an .h5ad file."""
     sources = {"--counts": counts, "--quant-dir": quant_dir, "--h5ad": h5ad}
@@ -128,6 +137,9 @@ def import_(
         raise InputError(msg)
     if lengths is not None and counts is None:
         msg = "--lengths goes with --counts; quantifier outputs carry their own lengths"
+        raise InputError(msg)
+    if gene_names not in ("auto", "none", "human", "mouse") and not Path(gene_names).is_file():
+        msg = f"--gene-names {gene_names!r} is neither auto, none, human, mouse nor an existing file"
         raise InputError(msg)
     # The source's own inputs are bound here; the options every importer shares are passed once below.
     if counts is not None:
@@ -159,6 +171,12 @@ def import_(
             description=description,
             log=log,
         )
+        from isograph.annotation.names import resolve_name_source
+
+        source = resolve_name_source(gene_names, bundle.gene_ids)
+        if source is not None:
+            log(f"attaching gene names from {source}")
+            bundle = attach_gene_names(bundle, source)
         log(f"writing {out}")
         write_bundle(bundle, build, overwrite=overwrite)
     prov = bundle.provenance
@@ -168,7 +186,8 @@ def import_(
         f"dropped {prov['n_transcripts_dropped_no_gene']} without a gene and "
         f"{prov['n_transcripts_dropped_low_count']} "
         f"below {prov['filter_min_count']} counts in {prov['filter_min_samples']} samples; "
-        f"gene counts {'written' if bundle.is_multiplex else 'not written'}"
+        f"gene counts {'written' if bundle.is_multiplex else 'not written'}; "
+        f"gene names for {prov.get('n_genes_named', 0)} genes"
     )
 
 

@@ -40,14 +40,24 @@ def fit_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing fit folder."),
 ) -> None:
     """Fit modules to a bundle and write the fit folder."""
+    from rich.console import Console
+
     from isograph.bundle import read_bundle
     from isograph.fit import fit_bundle, parse_overrides, write_fit
+    from isograph.fit.summary import fit_summary
     from omicsrun.atomic import output_dir
 
     parsed = parse_overrides(overrides or [])
     # Claimed before any work: lock, writability and input checks; committed only when complete.
-    with output_dir(out, overwrite=overwrite, what="fit output", inputs=[bundle]) as build:
+    # Progress on stderr (a transient status line on a terminal, silent when redirected).
+    with (
+        output_dir(out, overwrite=overwrite, what="fit output", inputs=[bundle]) as build,
+        Console(stderr=True).status("isograph fit: reading bundle") as status,
+    ):
         data = read_bundle(bundle)
+        status.update(
+            f"isograph fit: features + backend {backend} on {data.n_genes} genes x {data.n_samples} samples"
+        )
         result = fit_bundle(
             data,
             backend=backend,
@@ -57,7 +67,10 @@ def fit_command(
             covariates=covariate or None,
             traits=trait or None,
         )
+        status.update(f"isograph fit: writing {out}")
         write_fit(result, build, overwrite=overwrite)
     path = out
     n_modules = result.eigengenes.shape[1]
     typer.echo(f"wrote {path} ({n_modules} modules, {len(result.edges)} edges, backend {backend})")
+    for line in fit_summary(result):
+        typer.echo(line)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from isograph.annotation.names import with_gene_names
 from isograph.backends.base import (
     BACKEND_DIR,
     UNASSIGNED,
@@ -295,11 +296,17 @@ def _summarise(
         "residual_dof": features.dof,
         "multiplex": features.is_multiplex,
     }
+    # Output tables carry gene names when the bundle knows them (isograph.annotation.names).
+    named = with_gene_names(bundle.genes, modules, scores, roles, result.edges.reset_index(drop=True))
+    named_modules, named_scores, roles, named_edges = named[0], named[1], named[2], named[3]
+    assert (
+        named_modules is not None and named_scores is not None and named_edges is not None
+    )  # passed through
     return FitResult(
-        modules=modules,
-        edges=result.edges.reset_index(drop=True),
+        modules=named_modules,
+        edges=named_edges,
         traits=traits,
-        feature_scores=scores,
+        feature_scores=named_scores,
         roles=roles,
         eigengenes=eigengenes,
         config=config,

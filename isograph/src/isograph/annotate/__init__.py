@@ -1,0 +1,1 @@
+"""Structural annotation of transcript switches from a GTF."""

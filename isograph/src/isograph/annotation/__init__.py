@@ -1,0 +1,13 @@
+"""Offline gene annotation: ids, symbols, GO and KEGG from Bioconductor's org.*.eg.db SQLite files."""
+
+from isograph.annotation.names import attach_gene_names, gene_names_from_source, with_gene_names
+from isograph.annotation.orgdb import OrgDb, find_orgdb, strip_version
+
+__all__ = [
+    "OrgDb",
+    "attach_gene_names",
+    "find_orgdb",
+    "gene_names_from_source",
+    "strip_version",
+    "with_gene_names",
+]
