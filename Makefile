@@ -17,7 +17,7 @@ $(STAMP): common/pyproject.toml isograph/pyproject.toml perturbfm/pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned to the local CPU build, so no later requirement pulls a CUDA build
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q -e common -e 'isograph[dev]' -e 'perturbfm[dev,parity]'
+	$(BIN)/python -m pip install -q -e common -e 'isograph[dev,vae,torch-explain]' -e 'perturbfm[dev,parity,models]'
 	./tools/install-system-deps.sh
 	touch $(STAMP)
 
