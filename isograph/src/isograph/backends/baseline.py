@@ -68,8 +68,11 @@ from isograph.network import (
 from isograph.network.communities import split_large_components
 from isograph.network.components import relabel_by_size
 from isograph.network.eigengenes import merge_close_modules, standardize
+from isograph.network.programs import decompose_programs
 from isograph.network.threshold import EdgeList, bonferroni_z, count_pairs
 from omicsrun import InputError
+
+_GIANT_SPLITS = ("factors", "leiden", "none")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,18 @@ class BaselineConfig:
     merge_cut_height
         Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are merged
         (WGCNA's mergeCutHeight); 0 merges nothing.
+    giant_split
+        What happens to a component above ``max_component_fraction``: ``factors`` (default)
+        finds the programs inside it and among the features no edge placed
+        (:mod:`isograph.network.programs`: permutation-calibrated factors, rotated, grouped
+        by direction); ``leiden`` splits the graph by Leiden communities; ``none`` keeps it.
+    factor_fallback
+        When the network yields no module (too few samples for its edge bound), look for
+        permutation-calibrated factor programs among all features instead.
+    program_null
+        Permutations behind the factor count and the membership test of the programs.
+    program_fdr
+        Benjamini-Hochberg level of the programs' membership test.
     """
 
     min_module_size: int = 10
@@ -115,6 +130,10 @@ class BaselineConfig:
     max_component_fraction: float = 0.2
     leiden_resolution: float = 1.0
     merge_cut_height: float = 0.15
+    giant_split: str = "factors"
+    factor_fallback: bool = True
+    program_null: int = 20
+    program_fdr: float = 0.05
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first out-of-range field."""
@@ -129,6 +148,9 @@ class BaselineConfig:
             ("max_component_fraction", 0 < self.max_component_fraction <= 1, "in (0, 1]"),
             ("leiden_resolution", self.leiden_resolution > 0, "> 0"),
             ("merge_cut_height", 0 <= self.merge_cut_height < 1, "in [0, 1)"),
+            ("giant_split", self.giant_split in _GIANT_SPLITS, f"one of {list(_GIANT_SPLITS)}"),
+            ("program_null", self.program_null >= 10, ">= 10"),
+            ("program_fdr", 0 < self.program_fdr < 1, "in (0, 1)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -190,13 +212,12 @@ class BaselineNetworkModel:
             pcor, cutoff.astype(np.float64), node_class, group=group, block_size=config.block_size
         )
 
-        gene_label, n_split = _gene_modules(
+        gene_label, n_split, programs = _gene_modules(
             edges,
             group,
             len(gene_index),
-            min_size=config.min_module_size,
-            max_fraction=config.max_component_fraction,
-            resolution=config.leiden_resolution,
+            features.matrix,
+            config=config,
             seed=seed,
         )
         gene_label, n_merged = _merge_programs(
@@ -225,7 +246,8 @@ class BaselineNetworkModel:
             },
             "n_feature_edges": edges.n_edges,
             "n_gene_edges": len(gene_edges),
-            "n_components_split_by_leiden": n_split,
+            "n_components_split_by_leiden": n_split if config.giant_split == "leiden" else 0,
+            "programs": programs,
             "n_modules_merged": n_merged,
             "n_modules": int((gene_label.max(initial=-1)) + 1),
             "unassigned_fraction": float(np.mean(gene_label < 0)),
@@ -241,20 +263,71 @@ def _gene_modules(
     edges: EdgeList,
     group: np.ndarray,
     n_genes: int,
+    matrix: np.ndarray,
     *,
-    min_size: int,
-    max_fraction: float,
-    resolution: float,
+    config: BaselineConfig,
     seed: int,
-) -> tuple[np.ndarray, int]:
-    # Feature components (no size filter; oversized ones split by Leiden), then one component
-    # per gene: its strongest feature wins.
+) -> tuple[np.ndarray, int, dict[str, Any] | None]:
+    # Feature components (no size filter); an oversized one goes to the giant-module guard
+    # (factor programs, or Leiden); then one component per gene: its strongest feature wins.
     comp, _ = connected_modules(edges.n_nodes, edges.i, edges.j, min_size=1)
-    comp, comp_sizes, n_split = split_large_components(
-        comp, edges.i, edges.j, edges.weight, max_fraction=max_fraction, resolution=resolution, seed=seed
-    )
     strength = edges.strength()
-    table = pd.DataFrame({"gene": group, "comp": comp, "strength": strength, "size": comp_sizes[comp]})
+    sizes = np.bincount(comp[comp >= 0], minlength=1)
+    giant = sizes > config.max_component_fraction * edges.n_nodes
+    if config.max_component_fraction >= 1:
+        giant[:] = False
+    programs: dict[str, Any] | None = None
+    n_split = int(np.sum(giant))
+    if n_split and config.giant_split == "factors":
+        # The giant components and every feature no edge placed: what the network could not separate.
+        pool = giant[comp] | (sizes[comp] <= 1)
+        comp, strength, programs = _factor_programs(matrix, pool, comp, strength, config=config, seed=seed)
+        programs["trigger"] = "giant_component"
+    elif n_split and config.giant_split == "leiden":
+        comp, _, n_split = split_large_components(
+            comp,
+            edges.i,
+            edges.j,
+            edges.weight,
+            max_fraction=config.max_component_fraction,
+            resolution=config.leiden_resolution,
+            seed=seed,
+        )
+    labels = _label_genes(comp, strength, group, n_genes, min_size=config.min_module_size)
+    if labels.max(initial=-1) < 0 and config.factor_fallback:
+        pool = np.ones(edges.n_nodes, dtype=bool)
+        comp, strength, programs = _factor_programs(matrix, pool, comp, strength, config=config, seed=seed)
+        programs["trigger"] = "no_network_module"
+        labels = _label_genes(comp, strength, group, n_genes, min_size=config.min_module_size)
+    return labels, n_split, programs
+
+
+def _factor_programs(
+    matrix: np.ndarray,
+    pool: np.ndarray,
+    comp: np.ndarray,
+    strength: np.ndarray,
+    *,
+    config: BaselineConfig,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    found = decompose_programs(
+        np.asarray(matrix)[:, pool], n_null=config.program_null, fdr=config.program_fdr, seed=seed
+    )
+    comp = comp.copy()
+    strength = strength.copy()
+    offset = int(comp.max(initial=-1)) + 1
+    comp[pool] = np.where(found.labels >= 0, found.labels + offset, -1)
+    strength[pool] = found.communality
+    return comp, strength, {**found.summary(), "n_pooled_features": int(pool.sum())}
+
+
+def _label_genes(
+    comp: np.ndarray, strength: np.ndarray, group: np.ndarray, n_genes: int, *, min_size: int
+) -> np.ndarray:
+    comp_sizes = np.bincount(comp[comp >= 0], minlength=1)
+    size = np.where(comp >= 0, comp_sizes[np.maximum(comp, 0)], 0)
+    table = pd.DataFrame({"gene": group, "comp": comp, "strength": strength, "size": size})
     table = table[table["size"] > 1].sort_values(
         ["gene", "strength", "size", "comp"], ascending=[True, False, False, True], kind="mergesort"
     )
@@ -262,7 +335,7 @@ def _gene_modules(
     raw = np.full(n_genes, -1, dtype=np.int64)
     raw[best["gene"].to_numpy()] = best["comp"].to_numpy()
     labels, _ = relabel_by_size(raw, min_size=min_size)
-    return labels, n_split
+    return labels
 
 
 def _merge_programs(

@@ -12,8 +12,15 @@ import pandas as pd
 
 from isograph.backends.base import UNASSIGNED, apply_overrides, get_backend
 from isograph.bundle import Bundle
-from isograph.features.build import FeatureConfig, FeatureSet, build_features
-from isograph.fit.stats import feature_scores, gene_roles, module_eigengenes, trait_associations
+from isograph.features.build import FeatureConfig, FeatureSet, build_features, with_library_size
+from isograph.fit.stats import (
+    covariate_checks,
+    feature_scores,
+    gene_roles,
+    module_eigengenes,
+    nuisance_candidates,
+    trait_associations,
+)
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
 from omicsrun.errors import check_seed
@@ -209,12 +216,25 @@ def fit_bundle(
         pseudocount=feature_config.pseudocount,
         prior_count=feature_config.prior_count,
         min_switch_transcripts=feature_config.min_switch_transcripts,
+        depth_scaled_pseudocount=feature_config.depth_scaled_pseudocount,
+        regress_library_size=feature_config.regress_library_size,
         regress_covariates=regress_covariates,
         covariates=covariates,
     )
+    raw = features
+    if features.covariates:
+        # The same features without adjustment, for the covariate checks that can fail.
+        raw = build_features(
+            bundle,
+            pseudocount=feature_config.pseudocount,
+            prior_count=feature_config.prior_count,
+            min_switch_transcripts=feature_config.min_switch_transcripts,
+            depth_scaled_pseudocount=feature_config.depth_scaled_pseudocount,
+            regress_covariates=False,
+        )
     result = model.fit(features, config=backend_config, seed=int(seed))
     return _summarise(
-        bundle, features, result, backend, backend_config, feature_config, int(seed), trait_list
+        bundle, features, result, backend, backend_config, feature_config, int(seed), trait_list, raw
     )
 
 
@@ -227,6 +247,7 @@ def _summarise(
     feature_config: FeatureConfig,
     seed: int,
     trait_list: list[str],
+    raw: FeatureSet,
 ) -> FitResult:
     order = pd.Index(bundle.gene_ids)
     modules = result.modules.copy()
@@ -245,9 +266,22 @@ def _summarise(
     sizes = modules.loc[modules["module_id"] != UNASSIGNED, "module_id"].value_counts()
     module_ids = sorted(sizes.index, key=lambda m: (-sizes[m], m))
     eigengenes = module_eigengenes(features, feature_module, module_ids)
+    # Traits proper; regressed covariates are checked below in ways that can fail.
+    regressed = list(features.covariates)
     traits = trait_associations(
-        eigengenes.reset_index(drop=True), bundle.samples, trait_list, regressed=features.covariates
+        eigengenes.reset_index(drop=True), bundle.samples, [t for t in trait_list if t not in regressed]
     )
+    samples = with_library_size(bundle)
+    raw_module = module_of.reindex(raw.gene_ids.astype(str)).fillna(UNASSIGNED).to_numpy(dtype=str)
+    raw_eigengenes = module_eigengenes(raw, raw_module, module_ids) if raw is not features else eigengenes
+    checks = covariate_checks(
+        raw_eigengenes,
+        eigengenes,
+        samples,
+        regressed=regressed,
+        unregressed=nuisance_candidates(samples, exclude=regressed),
+    )
+    traits = pd.concat([traits, checks], ignore_index=True) if len(checks) else traits
     scores = feature_scores(features, feature_module, eigengenes, result.edges)
     roles = gene_roles(features, modules, eigengenes) if features.is_multiplex else None
     config = {
