@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from isograph.cli.app import app
+from omicsrun.parallel import CLUSTER_HELP
 
 
 @app.command("fit")
@@ -38,6 +39,18 @@ def fit_command(
         ),
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing fit folder."),
+    stability: int = typer.Option(
+        0, "--stability", help="Refit on this many subsamples; per-gene/module stability + consensus."
+    ),
+    stability_fraction: float = typer.Option(
+        0.8, "--stability-fraction", help="Share of samples per subsample."
+    ),
+    stability_strata: str | None = typer.Option(
+        None,
+        "--stability-strata",
+        help="Column to stratify subsamples by; default: the first recorded trait.",
+    ),
+    cluster: str = typer.Option("local", "--cluster", help="Where resamples run: " + CLUSTER_HELP),
 ) -> None:
     """Fit modules to a bundle and write the fit folder."""
     from isograph.bundle import read_bundle
@@ -56,6 +69,37 @@ def fit_command(
         covariates=covariate or None,
         traits=trait or None,
     )
+    if stability:
+        from dataclasses import replace
+
+        from isograph.stability import default_strata, stability_selection
+
+        stab = stability_selection(
+            data,
+            result.modules,
+            n_resamples=stability,
+            fraction=stability_fraction,
+            strata_key=stability_strata or default_strata(data),
+            seed=seed,
+            fit_kwargs={
+                "backend": backend,
+                "seed": seed,
+                "overrides": parsed,
+                "regress_covariates": regress_covariates,
+                "covariates": covariate or None,
+                "traits": trait or None,
+            },
+            cluster=cluster,
+        )
+        result = replace(result, stability=stab)
     path = write_fit(result, out, overwrite=overwrite)
     n_modules = result.eigengenes.shape[1]
     typer.echo(f"wrote {path} ({n_modules} modules, {len(result.edges)} edges, backend {backend})")
+    for line in result.diagnostics.get("warnings", []):
+        typer.echo(f"warning: {line}", err=True)
+    if result.stability is not None:
+        for row in result.stability.summary["modules"]:
+            typer.echo(
+                f"  {row['module_id']}: {row['n_genes']} genes, stability {row['stability']:.2f}, "
+                f"{row['n_consensus_genes']} in the consensus"
+            )

@@ -74,6 +74,7 @@ class FitResult:
     config: dict[str, Any]
     diagnostics: dict[str, Any] = field(default_factory=dict)
     bundle_hash: str = ""
+    stability: Any = None  # isograph.stability.StabilityResult when --stability was asked for
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, str]:
@@ -340,6 +341,9 @@ def write_fit(result: FitResult, out_dir: str | os.PathLike[str], *, overwrite: 
         result.eigengenes.reset_index().to_parquet(tmp / "eigengenes.parquet", index=False)
         if result.roles is not None:
             result.roles.to_parquet(tmp / "module_gene_roles.parquet", index=False)
+        if result.stability is not None:
+            result.stability.genes.to_parquet(tmp / "stability.parquet", index=False)
+            write_json(tmp / "stability.json", result.stability.summary)
         manifest = run_manifest(
             tool="isograph",
             config=result.config,

@@ -23,8 +23,8 @@ the members' shared factors instead:
    it is deterministic. Correlated programs (oblique directions) stay apart, which an
    orthogonal assignment by the largest rotated loading would not keep.
 
-Everything is dense n x p algebra (one SVD of the data, ``n_null`` SVDs of r x p permuted
-coordinates); no p x p matrix is formed.
+Everything is dense n x p algebra (SVDs of the data and of ``n_null`` permuted r x p
+coordinates, each through its r x r Gram matrix); no p x p matrix is formed.
 """
 
 from __future__ import annotations
@@ -100,11 +100,22 @@ def varimax(loadings: np.ndarray, *, max_iter: int = 500, tol: float = 1e-10) ->
     return rotation
 
 
+def _wide_svd(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # SVD of a wide (r x p, r small) matrix through the r x r Gram matrix: one r x p x r
+    # product instead of a LAPACK SVD of the wide matrix (several times faster at p ~ 30,000).
+    values, u = np.linalg.eigh(c @ c.T)
+    order = np.argsort(values)[::-1]
+    values, u = np.maximum(values[order], 0.0), u[:, order]
+    s = np.sqrt(values)
+    vt = (u.T @ c) / np.where(s > 0, s, 1.0)[:, None]
+    return u, s, vt
+
+
 def _coordinates(z: np.ndarray) -> np.ndarray:
     # Coordinates of the features in their own column space (rank r <= residual dof).
-    _, s, vt = np.linalg.svd(z, full_matrices=False)
-    rank = int((s > s[0] * 1e-7).sum()) if len(s) and s[0] > 0 else 0
-    return s[:rank, None] * vt[:rank]  # (r, p); column norms sqrt(n)
+    u, s, _ = _wide_svd(z)
+    rank = int((s > s[0] * 1e-6).sum()) if len(s) and s[0] > 0 else 0
+    return u[:, :rank].T @ z  # (r, p); column norms sqrt(n)
 
 
 def _permute_columns(c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -112,7 +123,7 @@ def _permute_columns(c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _communality(c: np.ndarray, k: int, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    _, s, vt = np.linalg.svd(c, full_matrices=False)
+    _, s, vt = _wide_svd(c)
     loadings = (vt[:k].T * s[:k]) / np.sqrt(n_samples)
     return (loadings**2).sum(axis=1), s**2 / c.shape[1]
 
@@ -179,7 +190,7 @@ def decompose_programs(
     m = min(max_factors + 1, rank)
     rng = np.random.default_rng(seed)
     nulls = [_permute_columns(coords, rng) for _ in range(n_null)]
-    null_eig = np.array([np.linalg.svd(c, compute_uv=False)[:m] ** 2 / p for c in nulls])
+    null_eig = np.array([_wide_svd(c)[1][:m] ** 2 / p for c in nulls])
     _, eig = _communality(coords, 0, n_samples)
     eig = eig[:m]
     threshold = np.quantile(null_eig, quantile, axis=0) if n_null else np.full(m, np.inf)
@@ -203,7 +214,7 @@ def decompose_programs(
     pvalue = (1.0 + exceed) / (1.0 + len(pooled))
     explained = _bh_reject(pvalue, fdr)
 
-    _, s, vt = np.linalg.svd(coords, full_matrices=False)
+    _, s, vt = _wide_svd(coords)
     loadings = (vt[:k].T * s[:k]) / np.sqrt(n_samples)
     loadings = loadings @ varimax(loadings)
     labels = np.full(p, -1, dtype=np.int64)
