@@ -16,6 +16,7 @@ has just generated a large fixture would otherwise be charged to the fit.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import platform
@@ -142,6 +143,13 @@ def _read_fit(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     roles_path = out_dir / "module_gene_roles.parquet"
     roles = pd.read_parquet(roles_path) if roles_path.is_file() else None
     return modules, roles
+
+
+def _null_calibration(out_dir: Path, modules: pd.DataFrame) -> dict[str, Any]:
+    from isograph.nulls import null_report
+
+    config = json.loads((out_dir / "fit_config.json").read_text())
+    return null_report(modules, pd.read_parquet(out_dir / "traits.parquet"), config.get("diagnostics", {}))
 
 
 def _shape(bundle: Bundle) -> dict[str, Any]:
@@ -312,8 +320,9 @@ def run_benchmark(
             progress.update(task, description=f"{fixture}: scoring")
             modules, roles = _read_fit(out_dir)
             scores = score_fit(bundle, modules, roles, seed=seed)
-            entry = {
-                "shape": _shape(bundle),
+            shape = _shape(bundle)
+            entry: dict[str, Any] = {
+                "shape": shape,
                 "description": bundle.description,
                 "dataset": os.fspath(data_path.relative_to(root)),
                 "dataset_hash": bundle_hash(data_path),
@@ -321,6 +330,8 @@ def run_benchmark(
                 "scores": scores,
                 "naive_reference": naive,
             }
+            if shape["n_true_modules"] == 0:  # a null fixture: everything found is spurious
+                entry["null_calibration"] = _null_calibration(out_dir, modules)
             bench["fixtures"][fixture] = entry
             runtime["fixtures"][fixture] = {
                 **timing,
@@ -374,6 +385,9 @@ def summary_table(report: dict[str, Any], runtime: dict[str, Any] | None = None)
             "n_true": scores["n_true_modules"],
             "naive_f_rr": entry["naive_reference"]["f_rr"],
         }
+        if "null_calibration" in entry:
+            row["spurious_per_10k"] = entry["null_calibration"]["spurious_modules_per_10k_features"]
+            row["trait_p05_rate"] = entry["null_calibration"]["trait_rejection_rate"]
         if runtime is not None and fixture in runtime["fixtures"]:
             row["wall_s"] = runtime["fixtures"][fixture]["wall_seconds"]
             row["peak_rss_mib"] = runtime["fixtures"][fixture]["peak_rss_mib"]

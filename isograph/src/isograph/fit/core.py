@@ -19,6 +19,7 @@ from isograph.fit.stats import (
     gene_roles,
     module_eigengenes,
     nuisance_candidates,
+    power_warnings,
     trait_associations,
 )
 from omicsrun import InputError
@@ -304,6 +305,7 @@ def _summarise(
         "n_dropped_features": features.n_dropped,
         "residual_dof": features.dof,
         "multiplex": features.is_multiplex,
+        "warnings": power_warnings(features, feature_module),
     }
     return FitResult(
         modules=modules,

@@ -354,3 +354,38 @@ def nuisance_candidates(samples: pd.DataFrame, *, exclude: Sequence[str]) -> lis
     names = ("batch", "sex", "age", "log_library_size", "lane", "run", "centre", "center", "site", "lab")
     skip = set(exclude)
     return [c for c in map(str, samples.columns) if c.lower() in names and c not in skip]
+
+
+def power_warnings(features: FeatureSet, feature_module: np.ndarray, *, alpha: float = 10.0) -> list[str]:
+    """Plain-language warnings when a channel has too few samples to detect anything.
+
+    For each channel: the |correlation| a pair of its features needs to pass a
+    Bonferroni bound of ``alpha`` expected false edges over all its pairs at the residual
+    degrees of freedom (the t test of a correlation); a warning when that exceeds 0.8 (only
+    near-duplicates would pass), and one when no feature of the channel is in any module.
+
+    Returns
+    -------
+    list of str
+        Empty when nothing needs saying.
+    """
+    out = []
+    dof = max(int(features.dof) - 2, 1)
+    for channel in (SWITCH, ABUNDANCE):
+        mask = features.feature_type == channel
+        m = int(mask.sum())
+        if m < 2:
+            continue
+        pairs = m * (m - 1) / 2
+        t = float(stats.t.isf(min(alpha / (2.0 * pairs), 0.5), dof))
+        r_needed = t / np.sqrt(t * t + dof)
+        if r_needed > 0.8:
+            out.append(
+                f"{channel} channel: {features.dof} residual degrees of freedom; a pairwise edge among "
+                f"{m:,} features needs |r| >= {r_needed:.2f} (Bonferroni, {alpha:g} false edges expected), "
+                "so edge-based networks have almost no power here; modules rest on "
+                "permutation-calibrated factors where the backend supports them"
+            )
+        if not (np.asarray(feature_module)[mask] != UNASSIGNED).any():
+            out.append(f"{channel} channel: no feature is in any module ({features.dof} residual dof)")
+    return out
