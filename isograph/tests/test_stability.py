@@ -85,3 +85,18 @@ def test_fit_stability_option_writes_json(tmp_path, capsys):
     table = pd.read_parquet(out / "stability.parquet")
     assert list(table.columns) == ["gene_id", "module_id", "stability", "consensus_module_id"]
     assert len(table) == bundle.n_genes
+
+
+@pytest.mark.slow
+def test_benchmark_stability_option_writes_a_report(tmp_path):
+    from isograph.benchmark import run_benchmark
+
+    out = run_benchmark(
+        suite="smalln_v1", fixtures=["factorial_n24"], root=tmp_path, show_progress=False, stability=2
+    )
+    path = out["paths"]["benchmark"].with_name("smalln_v1-baseline-stability.json")
+    report = json.loads(path.read_text())["fixtures"]["factorial_n24"]
+    assert report["n_resamples"] == 2 and report["strata"] == "Dx"
+    # planted genes hold together better than the genes a fit placed that belong to no planted module
+    other = report["mean_stability_other_genes"]
+    assert other is None or report["mean_stability_planted_genes"] >= other

@@ -213,6 +213,7 @@ def run_benchmark(
     overwrite: bool = False,
     overrides: dict[str, str] | None = None,
     show_progress: bool = True,
+    stability: int = 0,
 ) -> dict[str, Any]:
     """Generate (or reuse), fit and score every fixture of a suite; write the reports.
 
@@ -236,6 +237,9 @@ def run_benchmark(
         Dotted ``key=value`` overrides passed to ``fit_bundle``.
     show_progress
         Draw a progress display on stderr.
+    stability
+        When positive, refit each fixture on this many subsamples
+        (:func:`isograph.stability.fixture_stability`) and write ``<stage>-stability.json``.
 
     Returns
     -------
@@ -294,6 +298,7 @@ def run_benchmark(
         "versions": package_versions(("isograph",)),
         "fixtures": {},
     }
+    stability_report: dict[str, Any] = {}
     with _progress(show_progress) as progress:
         task = progress.add_task(f"{stage}", total=len(chosen))
         for fixture in chosen:
@@ -330,6 +335,13 @@ def run_benchmark(
                 "scores": scores,
                 "naive_reference": naive,
             }
+            if stability > 0:
+                from isograph.stability import fixture_stability
+
+                progress.update(task, description=f"{fixture}: stability ({stability} subsamples)")
+                stability_report[fixture] = fixture_stability(
+                    bundle, modules, n_resamples=stability, backend=backend, seed=seed, overrides=overrides
+                )
             if shape["n_true_modules"] == 0:  # a null fixture: everything found is spurious
                 entry["null_calibration"] = _null_calibration(out_dir, modules)
             bench["fixtures"][fixture] = entry
@@ -361,6 +373,11 @@ def run_benchmark(
         progress.update(task, description=f"{stage}: done")
     write_json(bench_json, bench)
     write_json(runtime_json, runtime)
+    if stability > 0:
+        write_json(
+            bench_json.with_name(f"{stage}-stability.json"),
+            {"stage": stage, "suite": suite, "backend": backend, "seed": seed, "fixtures": stability_report},
+        )
     return {
         "benchmark": bench,
         "runtime": runtime,

@@ -281,3 +281,42 @@ def stability_selection(
         ],
     }
     return StabilityResult(genes=genes, modules=modules, summary=summary)
+
+
+def fixture_stability(
+    bundle: Bundle,
+    modules: pd.DataFrame,
+    *,
+    n_resamples: int,
+    backend: str,
+    seed: int,
+    overrides: Mapping[str, str] | None = None,
+    cluster: str = "local",
+) -> dict[str, Any]:
+    """Stability summary of a benchmark fit (stratified by the first recorded trait).
+
+    On fixtures with planted truth it also gives the mean stability of genes placed in a
+    module that belong to a planted module and of those that do not.
+    """
+    result = stability_selection(
+        bundle,
+        modules,
+        n_resamples=n_resamples,
+        strata_key=default_strata(bundle),
+        seed=seed,
+        fit_kwargs={"backend": backend, "seed": seed, "overrides": dict(overrides or {})},
+        cluster=cluster,
+    )
+    summary = dict(result.summary)
+    truth = bundle.truth.get("truth_modules")
+    if truth is not None:
+        genes = result.genes[result.genes["module_id"] != UNASSIGNED]
+        planted = genes["gene_id"].isin(truth["gene_id"].astype(str))
+        summary["mean_stability_planted_genes"] = _mean_or_none(genes.loc[planted, "stability"])
+        summary["mean_stability_other_genes"] = _mean_or_none(genes.loc[~planted, "stability"])
+    return summary
+
+
+def _mean_or_none(values: pd.Series) -> float | None:
+    values = values.dropna()
+    return round(float(values.mean()), 4) if len(values) else None

@@ -22,16 +22,25 @@ Algorithm
    ``alpha_abundance`` for pairs involving an abundance feature). Pairs of one gene's own
    switch and abundance features are never edges.
 4. Feature modules are the connected components of the sparse graph. A component holding
-   more than ``max_component_fraction`` of the features is split by Leiden community
-   detection (seeded; :mod:`isograph.network.communities`): on real data a few strong shared
-   factors (a stimulus, a donor) chain most genes into one giant component that carries no
-   module structure (the macrophage data: 13,033 of 18,584 genes in one component). Planted
-   fixtures never trigger it, so there the result is the plain components.
-5. Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are one program
+   more than ``max_component_fraction`` of the features is a giant module: on real data a
+   few strong shared factors (a stimulus, its interaction with a second one) chain most
+   genes into one (the macrophage data: 13,033 of 18,584 genes). The guard
+   (``giant_split="factors"``, :mod:`isograph.network.programs`) looks for the programs
+   inside it and among the features no edge placed: the number of factors the samples
+   support (parallel analysis against column permutations in the residual space), the
+   features those factors explain (permutation p values, BH), and programs as directions
+   of the varimax-rotated loadings (k-lines). Splitting the graph with Leiden and merging
+   the parts back by eigengene correlation (``giant_split="leiden"``) glued the macrophage
+   parts back into one program, because every part carried the condition factor; the
+   factor guard separates the interferon-gamma and Salmonella programs there. Planted
+   fixtures never trigger it.
+5. Too few samples for the edge bound (the macrophage switch channel at 18 residual
+   degrees of freedom needs |r| of about 0.9 for one edge): when the network yields no
+   module at all, the same factor programs are sought among all features
+   (``factor_fallback``); on a null they find nothing (``null_v1``).
+6. Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are one program
    and are merged (WGCNA's ``mergeCloseModules``, cut height 0.15 as in WGCNA;
-   :mod:`isograph.network.eigengenes`). This also undoes a Leiden split that cut a single
-   program into pieces: on the macrophage data the 14 Leiden parts of the giant component
-   had eigengenes correlating at 0.99 or more, and are reported as the one program they are.
+   :mod:`isograph.network.eigengenes`).
 
 Multiplex edge policy: ``allow_abundance_abundance`` defaults to false. Abundance programs
 are broad (library composition, cell-type mixture) and abundance-abundance edges chain
@@ -39,13 +48,13 @@ switch modules together; with the default an abundance feature joins a module on
 edges to switch features, so modules stay anchored on switch programs and abundance-only
 members are still placed.
 
-Gene modules: a gene takes the component (or Leiden community) of its features, before the
-merge of step 5; when its switch and abundance features sit in different components, the
-feature with the larger strength (sum of |pcor| over its edges) wins, then the larger
-component. Components with fewer than ``min_module_size`` genes become
+Gene modules: a gene takes the component (or program) of its features, before the merge of
+step 6; when its switch and abundance features sit in different ones, the feature with the
+larger strength (sum of |pcor| over its edges; its communality for program members) wins,
+then the larger module. Components with fewer than ``min_module_size`` genes become
 :data:`~isograph.backends.base.UNASSIGNED`; modules are ``M000``, ``M001``... by decreasing gene
-count. The only randomness is Leiden's, seeded by ``seed``; when no component is split the
-seed has no effect.
+count. The only randomness is the permutations of the factor guard (or Leiden's), seeded by
+``seed``; when neither runs the seed has no effect.
 """
 
 from __future__ import annotations
@@ -162,7 +171,7 @@ class BaselineConfig:
 class BaselineNetworkModel:
     """Shrinkage-regularised sparse partial-correlation network.
 
-    Modules are its connected components, oversized ones split by Leiden, then merged where
+    Modules are its connected components, giant ones resolved into factor programs, then merged where
     their eigengenes nearly coincide (see the module docstring).
     """
 
@@ -179,7 +188,7 @@ class BaselineNetworkModel:
         config
             Hyper-parameters.
         seed
-            Seed of the Leiden split of oversized components (unused when none is split).
+            Seed of the factor-program permutations (or Leiden split); unused when neither runs.
 
         Returns
         -------

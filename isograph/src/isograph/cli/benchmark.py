@@ -26,6 +26,9 @@ def benchmark_command(
     root: Path = typer.Option(Path(), "--root", help="Folder holding benchmarks/ and artifacts/."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run of this stage."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress display on stderr."),
+    stability: int = typer.Option(
+        0, "--stability", help="Also refit each fixture on N subsamples; writes <stage>-stability.json."
+    ),
 ) -> None:
     """Generate (or reuse), fit and score a fixture suite; write JSON reports under artifacts/reports/.
 
@@ -43,6 +46,7 @@ def benchmark_command(
         root=root,
         overwrite=overwrite,
         overrides=parse_overrides([a for a in ctx.args if a != "--"]),
+        stability=stability,
         show_progress=progress,
     )
     table = summary_table(result["benchmark"], result["runtime"])
