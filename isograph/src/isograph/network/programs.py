@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from isograph.network.eigengenes import standardize
 
@@ -183,6 +184,17 @@ def decompose_programs(
     -------
     ProgramDecomposition
     """
+    # Many small (r x r) eigenproblems: one BLAS thread each is 10x faster than a thread pool
+    # contending for the cores (measured 0.03 s vs 0.35 s per 230 x 230 eigh on 2 busy cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _decompose(
+            matrix, n_null=n_null, quantile=quantile, fdr=fdr, max_factors=max_factors, seed=seed
+        )
+
+
+def _decompose(
+    matrix: np.ndarray, *, n_null: int, quantile: float, fdr: float, max_factors: int, seed: int
+) -> ProgramDecomposition:
     z = standardize(np.asarray(matrix, dtype=np.float64))
     n_samples, p = z.shape
     coords = _coordinates(z)
