@@ -100,3 +100,12 @@ def test_benchmark_stability_option_writes_a_report(tmp_path):
     # planted genes hold together better than the genes a fit placed that belong to no planted module
     other = report["mean_stability_other_genes"]
     assert other is None or report["mean_stability_planted_genes"] >= other
+
+
+def test_fit_rejects_a_bad_stability_fraction_before_fitting(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--bundle", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--stability", "2",
+              "--stability-fraction", "1.5"])  # fmt: skip
+    assert exc.value.code == 2
+    assert "--stability-fraction in (0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -58,6 +58,14 @@ def fit_command(
     from omicsrun.atomic import check_output_dir
 
     parsed = parse_overrides(overrides or [])
+    if stability < 0 or (stability and not 0 < stability_fraction < 1):
+        from omicsrun import InputError
+
+        msg = (
+            "--stability must be >= 0 and --stability-fraction in (0, 1); "
+            f"found {stability} and {stability_fraction}"
+        )
+        raise InputError(msg)
     check_output_dir(out, overwrite=overwrite, what="fit output")
     data = read_bundle(bundle)
     result = fit_bundle(
