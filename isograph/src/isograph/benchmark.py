@@ -204,6 +204,13 @@ def _read_fit(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return modules, roles
 
 
+def _null_calibration(out_dir: Path, modules: pd.DataFrame) -> dict[str, Any]:
+    from isograph.nulls import null_report
+
+    config = json.loads((out_dir / "fit_config.json").read_text())
+    return null_report(modules, pd.read_parquet(out_dir / "traits.parquet"), config.get("diagnostics", {}))
+
+
 def _shape(bundle: Bundle) -> dict[str, Any]:
     n_tx = bundle.transcripts_per_gene()
     truth = bundle.truth.get("truth_modules")
@@ -267,6 +274,7 @@ def run_benchmark(
     show_progress: bool = True,
     cluster: str = "serial",
     n_workers: int | None = None,
+    stability: int = 0,
 ) -> dict[str, Any]:
     """Generate (or reuse), fit and score every fixture of a suite; write the reports.
 
@@ -292,6 +300,9 @@ def run_benchmark(
         Draw a progress display on stderr.
     cluster, n_workers
         Where the fixtures run (:func:`omicsrun.parallel.run_tasks`).
+    stability
+        When positive, refit each fixture on this many subsamples
+        (:func:`isograph.stability.fixture_stability`) and write ``<stage>-stability.json``.
 
     Returns
     -------
@@ -315,6 +326,7 @@ def run_benchmark(
         show_progress=show_progress,
         cluster=cluster,
         n_workers=n_workers,
+        stability=stability,
     )[0]
 
 
@@ -339,6 +351,7 @@ class _Task:
     data_tag: str
     out_dir: str  # where the fit is written: inside the stage's build folder
     final_dir: str  # where it will be once the stage is committed
+    stability: int = 0  # subsamples for fixture_stability; 0: none
 
 
 def run_benchmark_grid(
@@ -354,6 +367,7 @@ def run_benchmark_grid(
     show_progress: bool = True,
     cluster: str = "serial",
     n_workers: int | None = None,
+    stability: int = 0,
 ) -> list[dict[str, Any]]:
     """Fixtures x backends x seeds, fanned out with :func:`omicsrun.parallel.run_tasks`.
 
@@ -421,6 +435,7 @@ def run_benchmark_grid(
                 tags[st.seed],
                 str(builds[st.stage] / fixture),
                 str(checked[st.stage][0] / fixture),
+                stability,
             )
             for st in stages
             for fixture in chosen
@@ -492,7 +507,19 @@ def _bench_task(task: _Task) -> dict[str, Any]:
     calibration = json.loads(calibration_path.read_text()) if calibration_path.is_file() else {}
     modules, roles = _read_fit(out_dir)
     scores = score_fit(bundle, modules, roles, seed=task.seed)
-    entry = {
+    stability = None
+    if task.stability > 0:
+        from isograph.stability import fixture_stability
+
+        stability = fixture_stability(
+            bundle,
+            modules,
+            n_resamples=task.stability,
+            backend=task.backend,
+            seed=task.seed,
+            overrides=task.overrides,
+        )
+    entry: dict[str, Any] = {
         "shape": _shape(bundle),
         "description": bundle.description,
         "dataset": os.fspath(data_path.relative_to(root)),
@@ -501,6 +528,8 @@ def _bench_task(task: _Task) -> dict[str, Any]:
         "scores": scores,
         "naive_reference": naive,
     }
+    if _shape(bundle)["n_true_modules"] == 0:  # a null fixture: everything found is spurious
+        entry["null_calibration"] = _null_calibration(out_dir, modules)
     fixture_runtime = {
         **timing,
         "peak_rss_mib": timing["peak_rss_bytes"] / 2**20,
@@ -525,7 +554,7 @@ def _bench_task(task: _Task) -> dict[str, Any]:
         },
     )
     write_text(out_dir / "run.log", "\n".join(log) + "\n")
-    return {"entry": entry, "runtime": fixture_runtime, "calibration": calibration}
+    return {"entry": entry, "runtime": fixture_runtime, "calibration": calibration, "stability": stability}
 
 
 def _write_stage_reports(
@@ -580,6 +609,18 @@ def _write_stage_reports(
     write_json(bench_json, bench)
     write_json(runtime_json, runtime)
     write_json(calibration_json, calibration)
+    stabilities = {f: per_fixture[f]["stability"] for f in chosen if per_fixture[f].get("stability")}
+    if stabilities:
+        write_json(
+            bench_json.with_name(f"{st.stage}-stability.json"),
+            {
+                "stage": st.stage,
+                "suite": suite,
+                "backend": st.backend,
+                "seed": st.seed,
+                "fixtures": stabilities,
+            },
+        )
     return {
         "benchmark": bench,
         "runtime": runtime,
@@ -610,6 +651,9 @@ def summary_table(report: dict[str, Any], runtime: dict[str, Any] | None = None)
             "n_true": scores["n_true_modules"],
             "naive_f_rr": entry["naive_reference"]["f_rr"],
         }
+        if "null_calibration" in entry:
+            row["spurious_per_10k"] = entry["null_calibration"]["spurious_modules_per_10k_features"]
+            row["trait_p05_rate"] = entry["null_calibration"]["trait_rejection_rate"]
         if runtime is not None and fixture in runtime["fixtures"]:
             row["wall_s"] = runtime["fixtures"][fixture]["wall_seconds"]
             row["peak_rss_mib"] = runtime["fixtures"][fixture]["peak_rss_mib"]

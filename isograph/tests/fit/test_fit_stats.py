@@ -164,10 +164,13 @@ def test_fit_bundle_multiplex_outputs(multiplex_fit, tmp_path):
         "inactive",
     }
     assert set(result.feature_scores["feature_type"]) == {"switch", "abundance"}
-    assert set(result.traits["trait"]) == set(bundle.trait_columns())
-    # covariates were regressed out: eigengenes carry no batch signal
-    batch = result.traits[result.traits.trait.str.lower() == "batch"]
-    assert (batch["pvalue"] > 0.99).all()
+    assert set(result.traits["trait"]) == {*bundle.trait_columns(), "log_library_size"}
+    # regressed covariates are tested on the unadjusted eigengenes only (after adjustment
+    # they are orthogonal by construction); library size, not regressed, on both
+    kinds = result.traits.groupby("trait")["kind"].agg(set)
+    assert kinds["batch"] == {"covariate_before"}
+    assert kinds["log_library_size"] == {"covariate_before", "covariate_after"}
+    assert kinds["Dx"] == {"trait"}
     # kME is the correlation with the own eigengene
     row = result.feature_scores.dropna(subset=["kme"]).iloc[0]
     assert abs(row.kme) <= 1
@@ -243,3 +246,38 @@ def test_switch_only_fit_has_no_roles():
     assert result.roles is None
     assert set(result.feature_scores["feature_type"]) == {"switch"}
     assert result.eigengenes.shape == (bundle.n_samples, result.modules["module_id"].nunique() - 1)
+
+
+def test_covariate_checks_can_fail():
+    # a module that is a batch effect: its raw eigengene follows batch, and when batch is not
+    # regressed the adjusted eigengene does too; a module independent of batch shows neither
+    from isograph.fit.stats import covariate_checks
+
+    rng = np.random.default_rng(3)
+    n = 60
+    batch = np.repeat(["b1", "b2", "b3"], n // 3)
+    effect = np.select([batch == "b1", batch == "b2"], [-1.0, 0.2], 0.8)
+    samples = pd.DataFrame(
+        {"sample_id": [f"s{i}" for i in range(n)], "batch": batch, "age": rng.normal(50, 10, n)}
+    )
+    raw = pd.DataFrame({"M000": effect + 0.3 * rng.normal(size=n), "M001": rng.normal(size=n)})
+    table = covariate_checks(raw, raw, samples, regressed=["age"], unregressed=["batch"])
+    before = table[table.kind == "covariate_before"].set_index(["module_id", "trait"])
+    after = table[table.kind == "covariate_after"].set_index(["module_id", "trait"])
+    assert before.loc[("M000", "batch"), "pvalue"] < 1e-10
+    assert after.loc[("M000", "batch"), "pvalue"] < 1e-10
+    assert before.loc[("M001", "batch"), "pvalue"] > 1e-3
+    # the same F as scipy's one-way ANOVA
+    f_ref = stats.f_oneway(*(raw["M000"][batch == b] for b in ("b1", "b2", "b3"))).statistic
+    assert before.loc[("M000", "batch"), "statistic"] == pytest.approx(f_ref)
+    assert ("M000", "age") not in after.index  # regressed: no after-test by construction
+
+
+def test_default_covariates_fall_back_when_none_are_named():
+    from isograph.features import default_covariates
+
+    bundle = make_fixture("core_v1", "standard", seed=0)
+    bundle.provenance["covariates"] = ""  # what `isograph import` without --covariate records
+    assert default_covariates(bundle) == ["batch", "sex", "age"]
+    bundle.provenance["covariates"] = "batch"
+    assert default_covariates(bundle) == ["batch"]

@@ -22,16 +22,25 @@ Algorithm
    ``alpha_abundance`` for pairs involving an abundance feature). Pairs of one gene's own
    switch and abundance features are never edges.
 4. Feature modules are the connected components of the sparse graph. A component holding
-   more than ``max_component_fraction`` of the features is split by Leiden community
-   detection (seeded; :mod:`isograph.network.communities`): on real data a few strong shared
-   factors (a stimulus, a donor) chain most genes into one giant component that carries no
-   module structure (the macrophage data: 13,033 of 18,584 genes in one component). Planted
-   fixtures never trigger it, so there the result is the plain components.
-5. Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are one program
+   more than ``max_component_fraction`` of the features is a giant module: on real data a
+   few strong shared factors (a stimulus, its interaction with a second one) chain most
+   genes into one (the macrophage data: 13,033 of 18,584 genes). The guard
+   (``giant_split="factors"``, :mod:`isograph.network.programs`) looks for the programs
+   inside it and among the features no edge placed: the number of factors the samples
+   support (parallel analysis against column permutations in the residual space), the
+   features those factors explain (permutation p values, BH), and programs as directions
+   of the varimax-rotated loadings (k-lines). Splitting the graph with Leiden and merging
+   the parts back by eigengene correlation (``giant_split="leiden"``) glued the macrophage
+   parts back into one program, because every part carried the condition factor; the
+   factor guard separates the interferon-gamma and Salmonella programs there. Planted
+   fixtures never trigger it.
+5. Too few samples for the edge bound (the macrophage switch channel at 18 residual
+   degrees of freedom needs |r| of about 0.9 for one edge): when the network yields no
+   module at all, the same factor programs are sought among all features
+   (``factor_fallback``); on a null they find nothing (``null_v1``).
+6. Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are one program
    and are merged (WGCNA's ``mergeCloseModules``, cut height 0.15 as in WGCNA;
-   :mod:`isograph.network.eigengenes`). This also undoes a Leiden split that cut a single
-   program into pieces: on the macrophage data the 14 Leiden parts of the giant component
-   had eigengenes correlating at 0.99 or more, and are reported as the one program they are.
+   :mod:`isograph.network.eigengenes`).
 
 Multiplex edge policy: ``allow_abundance_abundance`` defaults to false. Abundance programs
 are broad (library composition, cell-type mixture) and abundance-abundance edges chain
@@ -39,13 +48,13 @@ switch modules together; with the default an abundance feature joins a module on
 edges to switch features, so modules stay anchored on switch programs and abundance-only
 members are still placed.
 
-Gene modules: a gene takes the component (or Leiden community) of its features, before the
-merge of step 5; when its switch and abundance features sit in different components, the
-feature with the larger strength (sum of |pcor| over its edges) wins, then the larger
-component. Components with fewer than ``min_module_size`` genes become
+Gene modules: a gene takes the component (or program) of its features, before the merge of
+step 6; when its switch and abundance features sit in different ones, the feature with the
+larger strength (sum of |pcor| over its edges; its communality for program members) wins,
+then the larger module. Components with fewer than ``min_module_size`` genes become
 :data:`~isograph.backends.base.UNASSIGNED`; modules are ``M000``, ``M001``... by decreasing gene
-count. The only randomness is Leiden's, seeded by ``seed``; when no component is split the
-seed has no effect.
+count. The only randomness is the permutations of the factor guard (or Leiden's), seeded by
+``seed``; when neither runs the seed has no effect.
 """
 
 from __future__ import annotations
@@ -68,8 +77,11 @@ from isograph.network import (
 from isograph.network.communities import split_large_components
 from isograph.network.components import relabel_by_size
 from isograph.network.eigengenes import merge_close_modules, standardize
+from isograph.network.programs import decompose_programs
 from isograph.network.threshold import EdgeList, bonferroni_z, count_pairs
 from omicsrun import InputError
+
+_GIANT_SPLITS = ("factors", "leiden", "none")
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,18 @@ class BaselineConfig:
     merge_cut_height
         Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are merged
         (WGCNA's mergeCutHeight); 0 merges nothing.
+    giant_split
+        What happens to a component above ``max_component_fraction``: ``factors`` (default)
+        finds the programs inside it and among the features no edge placed
+        (:mod:`isograph.network.programs`: permutation-calibrated factors, rotated, grouped
+        by direction); ``leiden`` splits the graph by Leiden communities; ``none`` keeps it.
+    factor_fallback
+        When the network yields no module (too few samples for its edge bound), look for
+        permutation-calibrated factor programs among all features instead.
+    program_null
+        Permutations behind the factor count and the membership test of the programs.
+    program_fdr
+        Benjamini-Hochberg level of the programs' membership test.
     """
 
     min_module_size: int = 10
@@ -119,6 +143,10 @@ class BaselineConfig:
     max_component_fraction: float = 0.2
     leiden_resolution: float = 1.0
     merge_cut_height: float = 0.15
+    giant_split: str = "factors"
+    factor_fallback: bool = True
+    program_null: int = 20
+    program_fdr: float = 0.05
 
     def validate(self) -> None:
         """Raise :class:`InputError` naming the first out-of-range field."""
@@ -134,6 +162,9 @@ class BaselineConfig:
             ("max_component_fraction", 0 < self.max_component_fraction <= 1, "in (0, 1]"),
             ("leiden_resolution", self.leiden_resolution > 0, "> 0"),
             ("merge_cut_height", 0 <= self.merge_cut_height < 1, "in [0, 1)"),
+            ("giant_split", self.giant_split in _GIANT_SPLITS, f"one of {list(_GIANT_SPLITS)}"),
+            ("program_null", self.program_null >= 10, ">= 10"),
+            ("program_fdr", 0 < self.program_fdr < 1, "in (0, 1)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -145,7 +176,7 @@ class BaselineConfig:
 class BaselineNetworkModel:
     """Shrinkage-regularised sparse partial-correlation network.
 
-    Modules are its connected components, oversized ones split by Leiden, then merged where
+    Modules are its connected components, giant ones resolved into factor programs, then merged where
     their eigengenes nearly coincide (see the module docstring).
     """
 
@@ -162,7 +193,7 @@ class BaselineNetworkModel:
         config
             Hyper-parameters.
         seed
-            Seed of the Leiden split of oversized components (unused when none is split).
+            Seed of the factor-program permutations (or Leiden split); unused when neither runs.
 
         Returns
         -------
@@ -196,13 +227,12 @@ class BaselineNetworkModel:
             pcor, cutoff.astype(np.float64), node_class, group=group, block_size=config.block_size
         )
 
-        gene_label, n_split = _gene_modules(
+        gene_label, n_split, programs = _gene_modules(
             edges,
             group,
             len(gene_index),
-            min_size=config.min_module_size,
-            max_fraction=config.max_component_fraction,
-            resolution=config.leiden_resolution,
+            features.matrix,
+            config=config,
             seed=seed,
         )
         gene_label, n_merged = _merge_programs(
@@ -231,7 +261,8 @@ class BaselineNetworkModel:
             },
             "n_feature_edges": edges.n_edges,
             "n_gene_edges": len(gene_edges),
-            "n_components_split_by_leiden": n_split,
+            "n_components_split_by_leiden": n_split if config.giant_split == "leiden" else 0,
+            "programs": programs,
             "n_modules_merged": n_merged,
             "n_modules": int((gene_label.max(initial=-1)) + 1),
             "unassigned_fraction": float(np.mean(gene_label < 0)),
@@ -268,15 +299,7 @@ def _calibrated(
         if not config.allow_abundance_abundance:
             cutoff[1, 1] = np.inf
         edges = threshold_edges(pcor, cutoff, node_class, group=group, block_size=config.block_size)
-        labels, _ = _gene_modules(
-            edges,
-            group,
-            len(gene_index),
-            min_size=config.min_module_size,
-            max_fraction=config.max_component_fraction,
-            resolution=config.leiden_resolution,
-            seed=seed,
-        )
+        labels, _, _ = _gene_modules(edges, group, len(gene_index), x, config=config, seed=seed)
         return labels
 
     best, table = calibrate_alpha_abundance(
@@ -289,7 +312,7 @@ def _num(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _gene_modules(
+def _leiden_gene_modules(
     edges: EdgeList,
     group: np.ndarray,
     n_genes: int,
@@ -300,7 +323,8 @@ def _gene_modules(
     seed: int,
 ) -> tuple[np.ndarray, int]:
     # Feature components (no size filter; oversized ones split by Leiden), then one component
-    # per gene: its strongest feature wins.
+    # per gene: its strongest feature wins. The VAE's decoded network uses this form; the
+    # baseline's own networks go through _gene_modules and its factor-program guard.
     comp, _ = connected_modules(edges.n_nodes, edges.i, edges.j, min_size=1)
     comp, comp_sizes, n_split = split_large_components(
         comp, edges.i, edges.j, edges.weight, max_fraction=max_fraction, resolution=resolution, seed=seed
@@ -315,6 +339,85 @@ def _gene_modules(
     raw[best["gene"].to_numpy()] = best["comp"].to_numpy()
     labels, _ = relabel_by_size(raw, min_size=min_size)
     return labels, n_split
+
+
+def _gene_modules(
+    edges: EdgeList,
+    group: np.ndarray,
+    n_genes: int,
+    matrix: np.ndarray,
+    *,
+    config: BaselineConfig,
+    seed: int,
+) -> tuple[np.ndarray, int, dict[str, Any] | None]:
+    # Feature components (no size filter); an oversized one goes to the giant-module guard
+    # (factor programs, or Leiden); then one component per gene: its strongest feature wins.
+    comp, _ = connected_modules(edges.n_nodes, edges.i, edges.j, min_size=1)
+    strength = edges.strength()
+    sizes = np.bincount(comp[comp >= 0], minlength=1)
+    giant = sizes > config.max_component_fraction * edges.n_nodes
+    if config.max_component_fraction >= 1:
+        giant[:] = False
+    programs: dict[str, Any] | None = None
+    n_split = int(np.sum(giant))
+    if n_split and config.giant_split == "factors":
+        # The giant components and every feature no edge placed: what the network could not separate.
+        pool = giant[comp] | (sizes[comp] <= 1)
+        comp, strength, programs = _factor_programs(matrix, pool, comp, strength, config=config, seed=seed)
+        programs["trigger"] = "giant_component"
+    elif n_split and config.giant_split == "leiden":
+        comp, _, n_split = split_large_components(
+            comp,
+            edges.i,
+            edges.j,
+            edges.weight,
+            max_fraction=config.max_component_fraction,
+            resolution=config.leiden_resolution,
+            seed=seed,
+        )
+    labels = _label_genes(comp, strength, group, n_genes, min_size=config.min_module_size)
+    if labels.max(initial=-1) < 0 and config.factor_fallback:
+        pool = np.ones(edges.n_nodes, dtype=bool)
+        comp, strength, programs = _factor_programs(matrix, pool, comp, strength, config=config, seed=seed)
+        programs["trigger"] = "no_network_module"
+        labels = _label_genes(comp, strength, group, n_genes, min_size=config.min_module_size)
+    return labels, n_split, programs
+
+
+def _factor_programs(
+    matrix: np.ndarray,
+    pool: np.ndarray,
+    comp: np.ndarray,
+    strength: np.ndarray,
+    *,
+    config: BaselineConfig,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    found = decompose_programs(
+        np.asarray(matrix)[:, pool], n_null=config.program_null, fdr=config.program_fdr, seed=seed
+    )
+    comp = comp.copy()
+    strength = strength.copy()
+    offset = int(comp.max(initial=-1)) + 1
+    comp[pool] = np.where(found.labels >= 0, found.labels + offset, -1)
+    strength[pool] = found.communality
+    return comp, strength, {**found.summary(), "n_pooled_features": int(pool.sum())}
+
+
+def _label_genes(
+    comp: np.ndarray, strength: np.ndarray, group: np.ndarray, n_genes: int, *, min_size: int
+) -> np.ndarray:
+    comp_sizes = np.bincount(comp[comp >= 0], minlength=1)
+    size = np.where(comp >= 0, comp_sizes[np.maximum(comp, 0)], 0)
+    table = pd.DataFrame({"gene": group, "comp": comp, "strength": strength, "size": size})
+    table = table[table["size"] > 1].sort_values(
+        ["gene", "strength", "size", "comp"], ascending=[True, False, False, True], kind="mergesort"
+    )
+    best = table.drop_duplicates("gene")
+    raw = np.full(n_genes, -1, dtype=np.int64)
+    raw[best["gene"].to_numpy()] = best["comp"].to_numpy()
+    labels, _ = relabel_by_size(raw, min_size=min_size)
+    return labels
 
 
 def _merge_programs(

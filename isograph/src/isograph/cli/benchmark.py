@@ -30,6 +30,9 @@ def benchmark_command(
         "local", "--cluster", help="serial, local (Dask, all cores), slurm, or a scheduler tcp://host:port."
     ),
     workers: int | None = typer.Option(None, "--workers", help="Dask workers (local) or SLURM jobs."),
+    stability: int = typer.Option(
+        0, "--stability", help="Also refit each fixture on N subsamples; writes <stage>-stability.json."
+    ),
 ) -> None:
     """Generate (or reuse), fit and score a fixture suite; write JSON reports under artifacts/reports/.
 
@@ -48,6 +51,7 @@ def benchmark_command(
         root=root,
         overwrite=overwrite,
         overrides=parse_overrides([a for a in ctx.args if a != "--"]),
+        stability=stability,
         show_progress=progress,
         cluster=cluster,
         n_workers=workers,

@@ -16,6 +16,23 @@ from omicsrun import InputError
 SWITCH = "switch"
 ABUNDANCE = "abundance"
 _DEFAULT_COVARIATES = ("batch", "sex", "age")
+LIBRARY_SIZE = "log_library_size"
+"""Name of the depth covariate: log of each sample's total transcript count."""
+
+
+def log_library_size(bundle: Bundle) -> np.ndarray:
+    """``log(total transcript count)`` per sample, shape (n_samples,); empty libraries get the smallest."""
+    total = np.asarray(bundle.transcript_counts, dtype=np.float64).sum(axis=0)
+    floor = total[total > 0].min() if (total > 0).any() else 1.0
+    return np.log(np.maximum(total, floor))
+
+
+def with_library_size(bundle: Bundle, samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The sample table with a ``log_library_size`` column added (unless one exists)."""
+    table = (bundle.samples if samples is None else samples).copy()
+    if LIBRARY_SIZE not in table.columns:
+        table[LIBRARY_SIZE] = log_library_size(bundle)
+    return table
 
 
 @dataclass(frozen=True)
@@ -30,11 +47,20 @@ class FeatureConfig:
         Prior count of the log-CPM abundance channel.
     min_switch_transcripts
         Genes with fewer transcripts get no switch feature.
+    depth_scaled_pseudocount
+        Scale the switch pseudo-count by each library's size (see
+        :func:`isograph.features.switch.switch_scores`), so low-count transcripts carry no
+        depth signal.
+    regress_library_size
+        Regress log library size out of both channels along with the covariates (recorded
+        as the covariate ``log_library_size``).
     """
 
     pseudocount: float = 0.5
     prior_count: float = 2.0
     min_switch_transcripts: int = 2
+    depth_scaled_pseudocount: bool = True
+    regress_library_size: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,12 +119,13 @@ class FeatureSet:
 def default_covariates(bundle: Bundle) -> list[str]:
     """Covariates to regress out when the caller names none.
 
-    ``provenance["covariates"]`` (comma-separated) when the bundle records it, otherwise any
-    sample-table column named batch, sex or age (case-insensitive).
+    ``provenance["covariates"]`` (comma-separated) when the bundle names at least one,
+    otherwise (no record, or an empty one as ``isograph import`` without ``--covariate``
+    writes) any sample-table column named batch, sex or age (case-insensitive).
     """
-    recorded = bundle.provenance.get("covariates")
-    if recorded is not None:
-        return [c.strip() for c in recorded.split(",") if c.strip()]
+    recorded = [c.strip() for c in bundle.provenance.get("covariates", "").split(",") if c.strip()]
+    if recorded:
+        return recorded
     return [c for c in bundle.trait_columns() if str(c).lower() in _DEFAULT_COVARIATES]
 
 
@@ -110,6 +137,8 @@ def build_features(
     regress_covariates: bool = True,
     covariates: Sequence[str] | None = None,
     min_switch_transcripts: int = 2,
+    depth_scaled_pseudocount: bool = True,
+    regress_library_size: bool = False,
 ) -> FeatureSet:
     """Switch (and, with gene counts, abundance) features of a bundle.
 
@@ -127,6 +156,10 @@ def build_features(
         Sample-table columns to regress out; ``None`` uses :func:`default_covariates`.
     min_switch_transcripts
         Genes with fewer transcripts get no switch feature (at least 2).
+    depth_scaled_pseudocount
+        Scale the switch pseudo-count by library size.
+    regress_library_size
+        Also regress log library size (recorded in ``covariates`` as ``log_library_size``).
 
     Returns
     -------
@@ -151,7 +184,9 @@ def build_features(
     columns = list(default_covariates(bundle) if covariates is None else covariates)
     if not regress_covariates:
         columns = []
-    design, _ = covariate_design(bundle.samples, columns)
+    if regress_library_size and LIBRARY_SIZE not in columns:
+        columns.append(LIBRARY_SIZE)
+    design, _ = covariate_design(with_library_size(bundle), columns)
     full = with_intercept(design)
     dof = bundle.n_samples - int(np.linalg.matrix_rank(full))
 
@@ -163,6 +198,7 @@ def build_features(
         pseudocount=pseudocount,
         min_transcripts=int(min_switch_transcripts),
         design=full if columns else None,
+        library_size=np.exp(log_library_size(bundle)) if depth_scaled_pseudocount else None,
     )
     blocks = [switch]
     kinds = [np.full(switch.shape[1], SWITCH)]

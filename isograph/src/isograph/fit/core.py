@@ -23,9 +23,17 @@ from isograph.backends.base import (
     save_backend_state,
 )
 from isograph.bundle import Bundle
-from isograph.features.build import FeatureConfig, FeatureSet, build_features
+from isograph.features.build import FeatureConfig, FeatureSet, build_features, with_library_size
 from isograph.fit.membership import module_membership
-from isograph.fit.stats import feature_scores, gene_roles, module_eigengenes, trait_associations
+from isograph.fit.stats import (
+    covariate_checks,
+    feature_scores,
+    gene_roles,
+    module_eigengenes,
+    nuisance_candidates,
+    power_warnings,
+    trait_associations,
+)
 from isograph.validation import check_feature_config, check_trait_values
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json, write_text
@@ -88,6 +96,7 @@ class FitResult:
     bundle_hash: str = ""
     membership: pd.DataFrame | None = None
     backend_result: BackendResult | None = None
+    stability: Any = None  # isograph.stability.StabilityResult when --stability was asked for
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, str]:
@@ -232,14 +241,27 @@ def fit_bundle(
         pseudocount=feature_config.pseudocount,
         prior_count=feature_config.prior_count,
         min_switch_transcripts=feature_config.min_switch_transcripts,
+        depth_scaled_pseudocount=feature_config.depth_scaled_pseudocount,
+        regress_library_size=feature_config.regress_library_size,
         regress_covariates=regress_covariates,
         covariates=covariates,
     )
+    raw = features
+    if features.covariates:
+        # The same features without adjustment, for the covariate checks that can fail.
+        raw = build_features(
+            bundle,
+            pseudocount=feature_config.pseudocount,
+            prior_count=feature_config.prior_count,
+            min_switch_transcripts=feature_config.min_switch_transcripts,
+            depth_scaled_pseudocount=feature_config.depth_scaled_pseudocount,
+            regress_covariates=False,
+        )
     check_backend_dependencies(model)
     extra = {"counts": raw_counts(bundle, features)} if getattr(model, "uses_counts", False) else {}
     result = model.fit(features, config=backend_config, seed=int(seed), **extra)
     return _summarise(
-        bundle, features, result, backend, backend_config, feature_config, int(seed), trait_list
+        bundle, features, result, backend, backend_config, feature_config, int(seed), trait_list, raw
     )
 
 
@@ -252,6 +274,7 @@ def _summarise(
     feature_config: FeatureConfig,
     seed: int,
     trait_list: list[str],
+    raw: FeatureSet,
 ) -> FitResult:
     order = pd.Index(bundle.gene_ids)
     modules = result.modules.copy()
@@ -270,9 +293,22 @@ def _summarise(
     sizes = modules.loc[modules["module_id"] != UNASSIGNED, "module_id"].value_counts()
     module_ids = sorted(sizes.index, key=lambda m: (-sizes[m], m))
     eigengenes = module_eigengenes(features, feature_module, module_ids)
+    # Traits proper; regressed covariates are checked below in ways that can fail.
+    regressed = list(features.covariates)
     traits = trait_associations(
-        eigengenes.reset_index(drop=True), bundle.samples, trait_list, regressed=features.covariates
+        eigengenes.reset_index(drop=True), bundle.samples, [t for t in trait_list if t not in regressed]
     )
+    samples = with_library_size(bundle)
+    raw_module = module_of.reindex(raw.gene_ids.astype(str)).fillna(UNASSIGNED).to_numpy(dtype=str)
+    raw_eigengenes = module_eigengenes(raw, raw_module, module_ids) if raw is not features else eigengenes
+    checks = covariate_checks(
+        raw_eigengenes,
+        eigengenes,
+        samples,
+        regressed=regressed,
+        unregressed=nuisance_candidates(samples, exclude=regressed),
+    )
+    traits = pd.concat([traits, checks], ignore_index=True) if len(checks) else traits
     scores = feature_scores(features, feature_module, eigengenes, result.edges)
     roles = gene_roles(features, modules, eigengenes) if features.is_multiplex else None
     membership = module_membership(features, eigengenes, feature_module)
@@ -295,6 +331,7 @@ def _summarise(
         "n_dropped_features": features.n_dropped,
         "residual_dof": features.dof,
         "multiplex": features.is_multiplex,
+        "warnings": power_warnings(features, feature_module),
     }
     # Output tables carry gene names when the bundle knows them (isograph.annotation.names).
     named = with_gene_names(bundle.genes, modules, scores, roles, result.edges.reset_index(drop=True))
@@ -366,6 +403,9 @@ def write_fit(result: FitResult, out_dir: str | os.PathLike[str], *, overwrite: 
                 backend=str(result.config.get("backend")),
                 model=get_backend(str(result.config.get("backend"))),
             )
+        if result.stability is not None:
+            result.stability.genes.to_parquet(tmp / "stability.parquet", index=False)
+            write_json(tmp / "stability.json", result.stability.summary)
         manifest = run_manifest(
             tool="isograph",
             config=result.config,

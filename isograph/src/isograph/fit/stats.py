@@ -290,3 +290,102 @@ def gene_roles(features: FeatureSet, modules: pd.DataFrame, eigengenes: pd.DataF
             "abundance_active": abundance_active,
         }
     )
+
+
+def covariate_checks(
+    raw_eigengenes: pd.DataFrame,
+    adjusted_eigengenes: pd.DataFrame,
+    samples: pd.DataFrame,
+    *,
+    regressed: Sequence[str],
+    unregressed: Sequence[str],
+) -> pd.DataFrame:
+    """Covariate checks that can fail.
+
+    The eigengene of a module built from covariate-adjusted features is orthogonal to every
+    regressed covariate by construction, so testing it against them says nothing. Two tests
+    that can fail instead:
+
+    - ``covariate_before``: the module's eigengene recomputed from the *unadjusted* features
+      (same members) against every covariate, regressed or not: how much of the module the
+      covariate carried before adjustment (a module that is a batch effect shows here);
+    - ``covariate_after``: the adjusted eigengene against covariates that were *not*
+      regressed (library size when it was not regressed, and the batch/sex/age-like columns
+      no one named): a nuisance left in the data shows here.
+
+    Tests as in :func:`trait_associations`; BH within each kind.
+
+    Parameters
+    ----------
+    raw_eigengenes, adjusted_eigengenes
+        Shape (n_samples, n_modules), rows in sample-table order, same columns.
+    samples
+        Sample table (with ``log_library_size`` when it is to be checked).
+    regressed
+        Covariates regressed out of the features.
+    unregressed
+        Nuisance columns that were not regressed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :func:`trait_associations`; ``kind`` is ``covariate_before`` or
+        ``covariate_after``.
+    """
+    parts = []
+    usable = [c for c in (*regressed, *unregressed) if c in samples.columns and samples[c].nunique() > 1]
+    after = [c for c in unregressed if c in usable]
+    for kind, eigengenes, columns in (
+        ("covariate_before", raw_eigengenes, usable),
+        ("covariate_after", adjusted_eigengenes, after),
+    ):
+        if not columns or not eigengenes.shape[1]:
+            continue
+        table = trait_associations(eigengenes.reset_index(drop=True), samples, columns)
+        table["kind"] = kind
+        parts.append(table)
+    if not parts:
+        return trait_associations(pd.DataFrame(index=samples.index), samples, [])
+    return pd.concat(parts, ignore_index=True)
+
+
+def nuisance_candidates(samples: pd.DataFrame, *, exclude: Sequence[str]) -> list[str]:
+    """Columns worth checking as unregressed nuisance: batch/sex/age-like names and library size."""
+    names = ("batch", "sex", "age", "log_library_size", "lane", "run", "centre", "center", "site", "lab")
+    skip = set(exclude)
+    return [c for c in map(str, samples.columns) if c.lower() in names and c not in skip]
+
+
+def power_warnings(features: FeatureSet, feature_module: np.ndarray, *, alpha: float = 10.0) -> list[str]:
+    """Plain-language warnings when a channel has too few samples to detect anything.
+
+    For each channel: the |correlation| a pair of its features needs to pass a
+    Bonferroni bound of ``alpha`` expected false edges over all its pairs at the residual
+    degrees of freedom (the t test of a correlation); a warning when that exceeds 0.8 (only
+    near-duplicates would pass), and one when no feature of the channel is in any module.
+
+    Returns
+    -------
+    list of str
+        Empty when nothing needs saying.
+    """
+    out = []
+    dof = max(int(features.dof) - 2, 1)
+    for channel in (SWITCH, ABUNDANCE):
+        mask = features.feature_type == channel
+        m = int(mask.sum())
+        if m < 2:
+            continue
+        pairs = m * (m - 1) / 2
+        t = float(stats.t.isf(min(alpha / (2.0 * pairs), 0.5), dof))
+        r_needed = t / np.sqrt(t * t + dof)
+        if r_needed > 0.8:
+            out.append(
+                f"{channel} channel: {features.dof} residual degrees of freedom; a pairwise edge among "
+                f"{m:,} features needs |r| >= {r_needed:.2f} (Bonferroni, {alpha:g} false edges expected), "
+                "so edge-based networks have almost no power here; modules rest on "
+                "permutation-calibrated factors where the backend supports them"
+            )
+        if not (np.asarray(feature_module)[mask] != UNASSIGNED).any():
+            out.append(f"{channel} channel: no feature is in any module ({features.dof} residual dof)")
+    return out

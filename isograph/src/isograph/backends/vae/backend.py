@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from isograph.backends.base import UNASSIGNED, BackendResult, register
-from isograph.backends.baseline import _gene_edges, _gene_modules, _merge_programs
+from isograph.backends.baseline import _gene_edges, _leiden_gene_modules, _merge_programs
 from isograph.backends.multiplex import calibrate_alpha_abundance, class_cutoffs, describe
 from isograph.backends.vae._torch import require_torch, resolve_device
 from isograph.backends.vae.modules import (
@@ -205,7 +205,7 @@ class VaeNetworkModel:
             def partition(alpha: float, rows: np.ndarray) -> np.ndarray:
                 cfg = dataclasses.replace(config, alpha_abundance=alpha)
                 edges, *_ = _decoded_edges(trained.decoded[rows], node_class, group, cfg)
-                labels, _ = _gene_modules(
+                labels, _ = _leiden_gene_modules(
                     edges,
                     group,
                     len(gene_index),
@@ -223,7 +223,7 @@ class VaeNetworkModel:
 
         if config.modules == "decoded":
             edges, scale, z, cutoff = _decoded_edges(trained.decoded, node_class, group, used)
-            gene_label, n_split = _gene_modules(
+            gene_label, n_split = _leiden_gene_modules(
                 edges,
                 group,
                 len(gene_index),
