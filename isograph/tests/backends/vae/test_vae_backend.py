@@ -216,3 +216,15 @@ def test_decoded_rule_beats_loadings_rule(standard_fit):
     assert result.diagnostics["module_rule"] == "loadings"
     decoded_score = score_fit(bundle, decoded_fit.modules)["f_rr"]
     assert score_fit(bundle, result.modules)["f_rr"] < decoded_score - 0.2
+
+
+@pytest.mark.slow
+def test_support_gate_removes_spurious_modules_on_a_null():
+    # A 24-sample negative-binomial null with no co-regulation: the decoded network alone
+    # finds modules (a decoder's output is correlated whatever the input), the gate none.
+    bundle = make_fixture("null_v1", "null_n24_2k", seed=0)
+    ungated = fit_bundle(bundle, backend="vae", seed=0, overrides={**FAST, "vae.support_gate": "false"})
+    gated = fit_bundle(bundle, backend="vae", seed=0, overrides=FAST)
+    assert (ungated.modules["module_id"] != "unassigned").sum() > 0
+    assert (gated.modules["module_id"] == "unassigned").all()
+    assert gated.diagnostics["support_gate"]["n_factors"] == 0

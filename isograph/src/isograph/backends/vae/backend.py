@@ -65,6 +65,13 @@ class VaeConfig:
     min_module_size, null_rows, block_size, max_component_fraction, leiden_resolution,
     merge_cut_height
         As for the baseline backend.
+    support_gate
+        Report no module when the samples support no shared factor: parallel analysis of the
+        features against a permutation null (:func:`isograph.network.programs.decompose_programs`).
+        A decoder always produces correlated output, so on data with no co-regulation the
+        decoded network alone found 1-4 spurious modules per 2,000-gene null (``null_v1``);
+        the gate removes them and leaves planted fixtures, whose factors beat the null, as
+        they were.
     alpha_switch, alpha_abundance, allow_abundance_abundance, alpha_abundance_grid
         The multiplex edge policy (:mod:`isograph.backends.multiplex`).
     progress
@@ -101,6 +108,7 @@ class VaeConfig:
     max_component_fraction: float = 0.2
     leiden_resolution: float = 1.0
     merge_cut_height: float = 0.15
+    support_gate: bool = True
     progress: bool = True
     threads: int = 1
 
@@ -253,6 +261,14 @@ class VaeNetworkModel:
             cut_height=used.merge_cut_height,
             min_size=used.min_module_size,
         )
+        support: dict[str, Any] | None = None
+        if used.support_gate and (gene_label >= 0).any():
+            from isograph.network.programs import decompose_programs
+
+            supported = decompose_programs(np.asarray(features.matrix, dtype=np.float64), seed=seed)
+            support = {"n_factors": supported.n_factors, **supported.summary()}
+            if supported.n_factors == 0:
+                gene_label = np.full_like(gene_label, -1)
         n_modules = int(gene_label.max(initial=-1)) + 1
         module_names = [f"M{m:03d}" for m in range(n_modules)]
         module_ids = np.where(
@@ -294,6 +310,7 @@ class VaeNetworkModel:
             "n_active_latent_dims": len(trained.active_dims),
             "explained_variance_median": float(np.median(r2)),
             "module_rule": used.modules,
+            "support_gate": support,
             "module_latent_dims": dict(zip(module_names, drivers, strict=True)),
             "alpha_abundance_used": float(alpha_abundance),
             "alpha_abundance_calibration": alpha_table,
