@@ -424,17 +424,25 @@ class PerturbDataset:
         which: str = "pert",
         *,
         genes: Any = None,
+        add: np.ndarray | None = None,
+        add_rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean, sample variance (ddof=1, NaN for single-row groups) and count per group.
 
         Rows ``idx`` (n,) belong to groups ``codes`` (n,) in ``0..n_groups-1``. Sums and sums
         of squares are accumulated in float64 over row blocks; CSR cells stay sparse (for
         ``delta``, ``sum (p - c)^2 = sum p^2 - 2 sum p*c + sum c^2`` from sparse products).
+        ``add`` (n, n_genes), aligned with ``idx``, is added to every row first (e.g. the
+        moments of ``X_control + predicted delta``); with ``add_rows`` (n,), row i gets
+        ``add[add_rows[i]]`` instead (no re-ordered copy of ``add``).
         """
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         codes = np.asarray(codes, dtype=np.int64).reshape(-1)
         if codes.shape != idx.shape:
             msg = f"codes must have one entry per row of idx ({idx.size}); found {codes.size}"
+            raise InputError(msg)
+        if add is not None and add_rows is None and len(add) != idx.size:
+            msg = f"add must have one row per row of idx ({idx.size}); found {len(add)}"
             raise InputError(msg)
         gsel = None if genes is None else np.asarray(genes, dtype=np.int64)
         n_cols = self.n_genes if gsel is None else gsel.size
@@ -449,7 +457,21 @@ class PerturbDataset:
             ind = sp.csr_matrix(
                 (np.ones(r.size), (c, np.arange(r.size))), shape=(n_groups, r.size), dtype=np.float64
             )
-            if sparse and which in ("pert", "control"):
+            if add is not None:
+                sel = add_rows[start:stop] if add_rows is not None else slice(start, stop)
+                a = np.asarray(add[sel], dtype=np.float64)
+                a = a if gsel is None else a[:, gsel]
+                if sparse and which in ("pert", "control"):
+                    b = self.rows(r, which, genes=gsel, sparse=True).astype(np.float64)
+                    s1 += (ind @ b).toarray() + ind @ a
+                    s2 += (ind @ b.multiply(b)).toarray() + 2.0 * (ind @ b.multiply(a)).toarray()
+                    s2 += ind @ (a * a)
+                else:
+                    a += np.asarray(self.rows(r, which, genes=gsel), dtype=np.float64)
+                    s1 += ind @ a
+                    a *= a
+                    s2 += ind @ a
+            elif sparse and which in ("pert", "control"):
                 b = self.rows(r, which, genes=gsel, sparse=True).astype(np.float64)
                 s1 += (ind @ b).toarray()
                 s2 += (ind @ b.multiply(b)).toarray()

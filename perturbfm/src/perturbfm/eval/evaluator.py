@@ -21,8 +21,6 @@ from perturbfm.eval._groups import (
     Groups,
     aggregate,
     build_groups,
-    group_moments,
-    indicator,
     to_json,
     weighted_mean,
 )
@@ -174,9 +172,7 @@ def _control_moments(
     rows, ctx = control_idx[keep], ctx[keep]
     code = np.searchsorted(names, ctx)
     counts = np.bincount(code, minlength=names.size)
-    m, v = group_moments(
-        indicator(code, names.size), counts, lambda a, b: ds.X_pert[rows[a:b]], rows.size, genes
-    )
+    m, v, _ = ds.group_moments(rows, code, names.size, "pert", genes=genes)
     return {str(c): i for i, c in enumerate(names)}, m, v, counts
 
 
@@ -259,20 +255,21 @@ def evaluate_predictions(
     ctx_index, c_mean, c_var, c_n = _control_moments(ds, control_idx, groups.context, genes)
     gctx = np.asarray([ctx_index[c] for c in groups.context])
 
-    rows, pos, n = groups.rows, groups.pos, groups.rows.size
-    ind = groups.indicator()
-    true_mean, true_var = group_moments(ind, groups.n_cells, lambda a, b: ds.X_pert[rows[a:b]], n, genes)
-    pred_mean, pred_var = group_moments(
-        ind, groups.n_cells, lambda a, b: ds.X_control[rows[a:b]] + mean[pos[a:b]], n, genes
+    rows, pos = groups.rows, groups.pos
+    # Blockwise group moments straight from the stored cells (sparse products on CSR data).
+    code, n_groups = groups.code, groups.n_groups
+    true_mean, true_var, _ = ds.group_moments(rows, code, n_groups, "pert", genes=genes)
+    pred_mean, pred_var, _ = ds.group_moments(
+        rows, code, n_groups, "control", genes=genes, add=mean, add_rows=pos
     )
-    mctrl_mean, _ = group_moments(ind, groups.n_cells, lambda a, b: ds.X_control[rows[a:b]], n, genes)
+    mctrl_mean, _, _ = ds.group_moments(rows, code, n_groups, "control", genes=genes)
     members = groups.members()
 
     def group_cells(g: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cells = members[g][subsample_positions(members[g].size)]
         r, p, gcols = rows[cells], pos[cells], genes[cols]
-        true = np.asarray(ds.X_pert[r], dtype=np.float64)[:, gcols]
-        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, gcols] + mean[p][:, gcols]
+        true = np.asarray(ds.rows(r, "pert", genes=gcols), dtype=np.float64)
+        pred = np.asarray(ds.rows(r, "control", genes=gcols), dtype=np.float64) + mean[p][:, gcols]
         return pred, true
 
     scpb = scperturbench_group_metrics(
@@ -324,7 +321,7 @@ def _uncertainty_panel(
     parts = []
     for start in range(0, rows.size, BLOCK):
         r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
-        resid = np.asarray(ds.delta[r], dtype=np.float64)[:, genes] - mean[p][:, genes]
+        resid = np.asarray(ds.rows(r, "delta", genes=genes), dtype=np.float64) - mean[p][:, genes]
         parts.append(unc.cell_statistics(resid, var[p][:, genes]))
     stats = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
     g = genes.size
