@@ -177,7 +177,7 @@ def _scatter_panels(
         + obs["context_id"].to_numpy()[idx].astype(object)
     )
     groups, pred_means, _ = group_means(mean, keys)
-    _, true_means, _ = group_means(np.asarray(ds.delta[idx], dtype=np.float64), keys)
+    _, true_means, _ = ds.group_means_by(idx, keys, "delta")  # row blocks, not a dense copy
     per = metrics.get("scperturbench", {}).get("per_perturbation", {})
     score = {p: v.get("pcc_delta") for p, v in per.items() if v.get("pcc_delta") is not None}
     pert_of = np.array([g.split(" | ")[0] for g in groups], dtype=object)
