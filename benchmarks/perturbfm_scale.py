@@ -56,6 +56,7 @@ AGREEMENT = {
     "pearson_delta": ("perturbench", "pearson_delta_celleval"),
     "discrimination_score_l1": ("perturbench", "pds_l1"),
 }
+IMPORT_KEYS = ("--pert-key", "perturbation", "--context-key", "cell_type", "--control", "control")
 CELLEVAL_METRICS = ["pearson_delta", "mse", "mae", "discrimination_score_l1"]
 
 
@@ -252,16 +253,28 @@ def main() -> None:
     steps = [
         run_step(
             "perturbfm data import-h5ad",
-            [pfm, "data", "import-h5ad", "--dataset", str(h5ad), "--out", str(art)]
-            + ["--pert-key", "perturbation", "--context-key", "cell_type", "--control", "control"],
+            [pfm, "data", "import-h5ad", "--dataset", str(h5ad), "--out", str(art), *IMPORT_KEYS],
             log,
         )
     ]
     steps.append(
         run_step(
             "perturbfm splits create",
-            [pfm, "splits", "create", "--data", str(art), "--spec", "covariate_transfer"]
-            + ["--context", "K562_b1", "--holdout-fraction", str(holdout), "--split-dir", str(splits)],
+            [
+                pfm,
+                "splits",
+                "create",
+                "--data",
+                str(art),
+                "--spec",
+                "covariate_transfer",
+                "--context",
+                "K562_b1",
+                "--holdout-fraction",
+                str(holdout),
+                "--split-dir",
+                str(splits),
+            ],
             log,
         )
     )
@@ -269,8 +282,21 @@ def main() -> None:
     steps.append(
         run_step(
             "perturbfm train baseline (fit + predict + eval + report)",
-            [pfm, "train", "baseline", "--data", str(art), "--split", split_hash]
-            + ["--baseline", "per_perturbation_mean", "--runs-root", str(runs), "--split-dir", str(splits)],
+            [
+                pfm,
+                "train",
+                "baseline",
+                "--data",
+                str(art),
+                "--split",
+                split_hash,
+                "--baseline",
+                "per_perturbation_mean",
+                "--runs-root",
+                str(runs),
+                "--split-dir",
+                str(splits),
+            ],
             log,
         )
     )
@@ -283,8 +309,21 @@ def main() -> None:
     steps.append(
         run_step(
             "perturbfm eval predictions",
-            [pfm, "eval", "predictions", "--data", str(art), "--split", split_hash]
-            + ["--preds", str(preds), "--out", str(work / "eval"), "--split-dir", str(splits)],
+            [
+                pfm,
+                "eval",
+                "predictions",
+                "--data",
+                str(art),
+                "--split",
+                split_hash,
+                "--preds",
+                str(preds),
+                "--out",
+                str(work / "eval"),
+                "--split-dir",
+                str(splits),
+            ],
             log,
         )
     )
@@ -293,8 +332,15 @@ def main() -> None:
         steps.append(
             run_step(
                 "cell-eval 0.8.2 (" + ", ".join(CELLEVAL_METRICS) + ")",
-                [sys.executable, "-c", CELLEVAL_SCRIPT, str(ce_dir / "pred.h5ad"), str(ce_dir / "real.h5ad")]
-                + [",".join(CELLEVAL_METRICS), str(ce_dir / "out")],
+                [
+                    sys.executable,
+                    "-c",
+                    CELLEVAL_SCRIPT,
+                    str(ce_dir / "pred.h5ad"),
+                    str(ce_dir / "real.h5ad"),
+                    ",".join(CELLEVAL_METRICS),
+                    str(ce_dir / "out"),
+                ],
                 log,
             )
         )
@@ -318,10 +364,13 @@ def main() -> None:
             )
     disk = sum(p.stat().st_size for p in art.rglob("*") if p.is_file())
     print(f"\nartifact on disk: {disk / 1e6:.0f} MB; log: {log}")
-    (work / "summary.json").write_text(
-        json.dumps({"size": args.size, "steps": [{k: v for k, v in s.items() if k != "stdout"} for s in steps],
-                    "agreement": agree, "artifact_mb": disk / 1e6}, indent=2)
-    )
+    summary = {
+        "size": args.size,
+        "steps": [{k: v for k, v in s.items() if k != "stdout"} for s in steps],
+        "agreement": agree,
+        "artifact_mb": disk / 1e6,
+    }
+    (work / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
