@@ -272,6 +272,8 @@ def main() -> None:
                 "K562_b1",
                 "--holdout-fraction",
                 str(holdout),
+                "--n-hvg",  # every gene is a metric gene, as in cell-eval
+                str(n_genes),
                 "--split-dir",
                 str(splits),
             ],

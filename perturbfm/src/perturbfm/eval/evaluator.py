@@ -75,7 +75,7 @@ def validate_predictions(
     Returns
     -------
     mean, var
-        As float64 arrays.
+        float32 arrays stay float32 (blockwise consumers sum in float64); others become float64.
 
     Raises
     ------
@@ -106,7 +106,8 @@ def validate_predictions(
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             msg = f"{part} predictions {name} must be numeric; found dtype {arr.dtype}"
             raise InputError(msg)
-        arr = arr.astype(np.float64, copy=False)
+        # float32 stays float32 (half the memory at scale); sums are taken in float64 blockwise.
+        arr = arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
         n_bad = int((~np.isfinite(arr)).sum())
         if n_bad:
             msg = f"{part} predictions {name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
@@ -322,7 +323,7 @@ def _uncertainty_panel(
     for start in range(0, rows.size, BLOCK):
         r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
         resid = np.asarray(ds.rows(r, "delta", genes=genes), dtype=np.float64) - mean[p][:, genes]
-        parts.append(unc.cell_statistics(resid, var[p][:, genes]))
+        parts.append(unc.cell_statistics(resid, np.asarray(var[p][:, genes], dtype=np.float64)))
     stats = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
     g = genes.size
     labels = None if ood_labels is None else ood_labels[pos]

@@ -200,9 +200,15 @@ class PerturbationModel:
             )
             raise InputError(msg)
         idx = check_indices(ds, idx, "idx")
-        mean = self._predict_mean(ds, idx)
-        var = self._predict_var(ds, idx)
-        return mean.astype(np.float32), var.astype(np.float32)
+        # Row blocks into float32 outputs: no float64 (n, n_genes) intermediate at scale.
+        mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        var = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        step = 4 * ds.block_rows()
+        for start in range(0, idx.size, step):
+            rows = idx[start : start + step]
+            mean[start : start + rows.size] = self._predict_mean(ds, rows)
+            var[start : start + rows.size] = self._predict_var(ds, rows)
+        return mean, var
 
     # -- subclass hooks --------------------------------------------------------------
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:

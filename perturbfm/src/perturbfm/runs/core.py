@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from omicsrun import InputError
-from omicsrun.atomic import check_output_dir, output_dir, write_bytes, write_json, write_text
+from omicsrun.atomic import check_output_dir, output_dir, write_json, write_text
 from omicsrun.hashing import sha256_file, sha256_json
 from omicsrun.manifest import run_manifest
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.runs.ids import make_run_id, unique_run_dir
-from perturbfm.runs.predictions import load_predictions, predictions_bytes
+from perturbfm.runs.predictions import load_predictions, write_predictions
 
 PathLike = str | os.PathLike[str]
 
@@ -148,9 +148,8 @@ def _write_run(
     with output_dir(run_dir, overwrite=overwrite, what="run") as tmp:
         write_json(tmp / "config.json", manifest)
         write_text(tmp / "split_hash.txt", split_hash + "\n")
-        write_bytes(
-            tmp / "predictions.npz",
-            predictions_bytes(mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx),
+        write_predictions(
+            tmp / "predictions.npz", mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx
         )
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "calibration.json", metrics["uncertainty"])
@@ -289,9 +288,11 @@ def eval_predictions(
         inputs=inputs,
         config=config,
         config_hash=config_hash,
-        mean=mean.astype(np.float32),
-        var=var.astype(np.float32),
+        mean=mean.astype(np.float32, copy=False),
+        var=var.astype(np.float32, copy=False),
         seed=seed,
-        val=None if val is None else (val[0].astype(np.float32), val[1].astype(np.float32)),
+        val=None
+        if val is None
+        else (val[0].astype(np.float32, copy=False), val[1].astype(np.float32, copy=False)),
         overwrite=overwrite,
     )
