@@ -205,9 +205,15 @@ class PerturbationModel:
             )
             raise InputError(msg)
         idx = check_indices(ds, idx, "idx")
-        mean = self._predict_mean(ds, idx)
-        var = self._predict_var(ds, idx)
-        return mean.astype(np.float32), var.astype(np.float32)
+        # Row blocks into float32 outputs: no float64 (n, n_genes) intermediate at scale.
+        mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        var = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        step = 4 * ds.block_rows()
+        for start in range(0, idx.size, step):
+            rows = idx[start : start + step]
+            mean[start : start + rows.size] = self._predict_mean(ds, rows)
+            var[start : start + rows.size] = self._predict_var(ds, rows)
+        return mean, var
 
     # -- subclass hooks --------------------------------------------------------------
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
@@ -218,14 +224,25 @@ class PerturbationModel:
 
     # -- residual variance -----------------------------------------------------------
     def _fit_residual_variance(self, ds: PerturbDataset, pert_idx: np.ndarray) -> None:
-        """Per-gene mean squared training residual, per context and overall."""
-        fitted = self._predict_mean(ds, pert_idx)
-        resid2 = (np.asarray(ds.delta[pert_idx], dtype=np.float64) - fitted) ** 2
-        contexts = ds.obs["context_id"].to_numpy()[pert_idx]
-        groups, means, counts = group_means(resid2, contexts)
+        """Per-gene mean squared training residual, per context and overall (row blocks)."""
+        ctx_codes, contexts = pd.factorize(pd.Series(ds.obs["context_id"].to_numpy()[pert_idx]), sort=True)
+        sums = np.zeros((len(contexts), ds.n_genes))
+        for start, stop, delta in ds.iter_rows(pert_idx, "delta"):
+            resid2 = (np.asarray(delta, dtype=np.float64) - self._predict_mean(ds, pert_idx[start:stop])) ** 2
+            code = ctx_codes[start:stop]
+            sums += (
+                sp.csr_matrix(
+                    (np.ones(code.size), (code, np.arange(code.size))), shape=(len(contexts), code.size)
+                )
+                @ resid2
+            )
+        counts = np.bincount(ctx_codes, minlength=len(contexts))
+        means = sums / np.maximum(counts, 1)[:, None]
         keep = counts >= 2
-        self.resid_var_global_ = np.maximum(resid2.mean(axis=0), VAR_FLOOR)
-        self.resid_var_context_ = dict(zip(groups[keep], np.maximum(means[keep], VAR_FLOOR), strict=True))
+        self.resid_var_global_ = np.maximum(sums.sum(axis=0) / max(len(pert_idx), 1), VAR_FLOOR)
+        self.resid_var_context_ = dict(
+            zip(np.asarray(contexts)[keep], np.maximum(means[keep], VAR_FLOOR), strict=True)
+        )
 
     def _predict_var(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         contexts = ds.obs["context_id"].to_numpy()[idx]

@@ -34,6 +34,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from omicsrun import InputError
 from omicsrun.errors import check_seed
@@ -55,7 +56,6 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Filled in by resolve_spec (kept in the resolved spec, so it can be passed back in).
 _DERIVED: dict[str, tuple[str, ...]] = {"loco": ("n_folds", "holdout_contexts")}
-_ROW_BLOCK = 16384
 
 
 def spec_parameters(name: str) -> list[str]:
@@ -254,17 +254,26 @@ def _heldout_groups(
     return test, axes, dict(transfer)
 
 
-def _top_variance_genes(x: np.ndarray, rows: np.ndarray, n_top: int) -> np.ndarray:
-    """Indices of the ``n_top`` genes of largest variance over ``rows``, read in row blocks."""
-    total = np.zeros(x.shape[1])
-    total_sq = np.zeros(x.shape[1])
-    for start in range(0, rows.size, _ROW_BLOCK):
-        block = np.asarray(x[rows[start : start + _ROW_BLOCK]], dtype=np.float64)
-        total += block.sum(axis=0)
-        total_sq += np.square(block).sum(axis=0)
+def _top_variance_genes(ds: PerturbDataset, rows: np.ndarray, n_top: int) -> np.ndarray:
+    """Indices of the ``n_top`` genes of largest ``X_pert`` variance over ``rows``.
+
+    Read in row blocks (sparse blocks stay sparse); float64 sums of values and squares.
+    """
+    n_genes = ds.n_genes
+    total = np.zeros(n_genes)
+    total_sq = np.zeros(n_genes)
+    for _, _, block in ds.iter_rows(rows, "pert", sparse=ds.is_sparse):
+        if sp.issparse(block):
+            block = block.astype(np.float64)
+            total += np.asarray(block.sum(axis=0)).ravel()
+            total_sq += np.asarray(block.multiply(block).sum(axis=0)).ravel()
+        else:
+            block = np.asarray(block, dtype=np.float64)
+            total += block.sum(axis=0)
+            total_sq += np.square(block).sum(axis=0)
     mean = total / max(rows.size, 1)
     var = total_sq / max(rows.size, 1) - mean**2
-    order = np.lexsort((np.arange(x.shape[1]), -np.round(np.asarray(var), 12)))  # ties: lower index first
+    order = np.lexsort((np.arange(n_genes), -np.round(np.asarray(var), 12)))  # ties: lower index first
     return np.sort(order[:n_top]).astype(np.int64)
 
 
@@ -332,7 +341,7 @@ def create_split(ds: PerturbDataset, spec: dict[str, Any] | str, *, seed: int, d
     part[fit_rows] = np.where(rank < np.round(size * resolved["val_fraction"]), 1, 0)
 
     train_idx = np.flatnonzero(part == 0)
-    metric_genes = _top_variance_genes(ds.X_pert, train_idx, resolved["n_hvg"])
+    metric_genes = _top_variance_genes(ds, train_idx, resolved["n_hvg"])
     return Split(
         spec=resolved,
         seed=int(seed),
