@@ -7,4 +7,11 @@
 from perturbfm.models.base import PerturbationModel, load_model
 from perturbfm.models.registry import available_models, get_model, model_class, register_model
 
-__all__ = ["PerturbationModel", "available_models", "get_model", "load_model", "model_class", "register_model"]
+__all__ = [
+    "PerturbationModel",
+    "available_models",
+    "get_model",
+    "load_model",
+    "model_class",
+    "register_model",
+]

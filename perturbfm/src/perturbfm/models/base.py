@@ -43,6 +43,7 @@ MODEL_FORMAT_VERSION = 1
 VAR_FLOOR = 1e-6
 """Smallest variance a model may predict (keeps the Gaussian NLL finite)."""
 
+
 def _group_index(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
     codes, uniques = pd.factorize(pd.Series(keys), sort=True)
     return codes.astype(np.int64), pd.Index(uniques)
@@ -277,7 +278,7 @@ def load_model(path: str | os.PathLike[str]) -> PerturbationModel:
         raise InputError(msg)
     model = get_model(header["name"], **header["params"])
     with (folder / "state.pkl").open("rb") as handle:
-        state = pickle.load(handle)  # noqa: S301 - our own format; see save()
+        state = pickle.load(handle)  # our own format (see save): trusted input only
     for key, value in state.items():
         setattr(model, key, value)
     return model

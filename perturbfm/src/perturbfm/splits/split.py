@@ -75,7 +75,9 @@ class Split:
             arr = np.asarray(getattr(self, name), dtype=np.int64).reshape(-1)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        parts = np.concatenate([self.train_idx, self.val_idx, self.test_idx, self.unused_idx, self.ood_val_idx])
+        parts = np.concatenate(
+            [self.train_idx, self.val_idx, self.test_idx, self.unused_idx, self.ood_val_idx]
+        )
         if np.unique(parts).size != parts.size:
             msg = "split parts overlap: a row appears in more than one of train/val/test/unused/ood_val"
             raise InputError(msg)
