@@ -118,10 +118,15 @@ def _write_run(
     seed: int,
     val: tuple[np.ndarray, np.ndarray] | None = None,
     overwrite: bool = False,
+    extra_arrays: dict[str, np.ndarray] | None = None,
+    extra_uncertainty: dict[str, Any] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
     from perturbfm.report import render_run_report
 
     metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
+    if extra_uncertainty:  # e.g. the conformal panel of a model run
+        metrics["uncertainty"].update(extra_uncertainty)
     split_hash = inputs.split.frozen_hash
     header = {
         "run": run_dir.name,
@@ -150,11 +155,15 @@ def _write_run(
         write_text(tmp / "split_hash.txt", split_hash + "\n")
         write_bytes(
             tmp / "predictions.npz",
-            predictions_bytes(mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx),
+            predictions_bytes(
+                mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx, extra=extra_arrays
+            ),
         )
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "calibration.json", metrics["uncertainty"])
         write_text(tmp / "report.html", html)
+        if write_extra is not None:
+            write_extra(tmp)
     return run_dir
 
 

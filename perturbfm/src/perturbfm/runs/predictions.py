@@ -27,10 +27,13 @@ def predictions_bytes(
     *,
     val: tuple[np.ndarray, np.ndarray] | None = None,
     val_idx: np.ndarray | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> bytes:
     """``predictions.npz`` content (float32 mean/var, int64 idx), for an atomic write.
 
-    ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions.
+    ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions; ``extra`` adds
+    more arrays aligned with ``idx`` (a model run's ``var_aleatoric``, ``var_epistemic``,
+    ``var_conformal``), stored as float32.
     """
     arrays: dict[str, np.ndarray] = {
         "mean": np.asarray(mean, dtype=np.float32),
@@ -41,6 +44,8 @@ def predictions_bytes(
         arrays["val_mean"] = np.asarray(val[0], dtype=np.float32)
         arrays["val_var"] = np.asarray(val[1], dtype=np.float32)
         arrays["val_idx"] = np.asarray(val_idx, dtype=np.int64)
+    for key, value in (extra or {}).items():
+        arrays[key] = np.asarray(value, dtype=np.float32)
     buf = io.BytesIO()
     # numpy stubs: a **dict could hold the bool allow_pickle keyword; these keys never do
     np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]

@@ -167,14 +167,14 @@ class NeuralModel(PerturbationModel):
             "relative_change": float(
                 np.linalg.norm(with_graph - without) / max(float(np.linalg.norm(with_graph)), 1e-12)
             ),
-            "mean_gate": [float(g.gates().mean()) for g in graphs],
+            "mean_gate": [float(g.gates().detach().mean()) for g in graphs],
             "graphs": [str(p) for p in self.graphs],
         }
         if isinstance(module, CGIONet):
             inputs = self.features_.inputs(ds, idx)
             with torch.no_grad():
                 batch = {k: torch.from_numpy(v) for k, v in inputs.items()}
-                _, weights = module.representation(batch, module.condition(batch))
+                _, _, weights = module.representation(batch, module.condition(batch))
             if weights is not None:
                 reliance["mean_mixture_weight"] = weights.mean(dim=0).tolist()
         out["graph_reliance"] = reliance
@@ -318,6 +318,7 @@ class PerturbFMv2(NeuralModel):
         n_bases: int = 4,
         contextual_operator: bool = True,
         systematic_shift: bool = True,
+        direct_effect: bool = True,
         hidden_dim: int = 128,
         latent_dim: int = 32,
         epochs: int = 60,
@@ -337,6 +338,7 @@ class PerturbFMv2(NeuralModel):
         self.n_bases = n_bases
         self.contextual_operator = contextual_operator
         self.systematic_shift = systematic_shift
+        self.direct_effect = direct_effect
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
         self.epochs = epochs
@@ -361,6 +363,7 @@ class PerturbFMv2(NeuralModel):
             contextual=self.contextual_operator,
             shift=self.systematic_shift,
             state=self._state,
+            direct_effect=self.direct_effect,
         )
 
 

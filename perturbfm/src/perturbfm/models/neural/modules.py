@@ -213,6 +213,12 @@ class CGIONet(nn.Module):
        without it a perturbation with no known gene would predict exactly zero).
     4. ``var = softplus(V [z, c, h]) + eps``.
 
+    With ``direct_effect=True`` (default) ``mu`` also gets a gene-space term
+    ``sum_m w_m sum_t g_{m,t} (A_m^gated)^t mask`` with one learned gain per hop (hop 0
+    shared by the graphs): the low-rank operator alone cannot express "the perturbed gene
+    itself and its graph neighbours move", an identity-like map that a rank-d bottleneck
+    loses, and scalar gains carry over to genes never perturbed in training.
+
     ``z`` is empty for v2 (conditioning on context only); for v3 it is an MLP encoding of
     the cell's control expression, which also modulates ``h`` (FiLM: ``h * (1 + tanh(W z))``)
     so the effect depends on the cell's state.
@@ -231,9 +237,15 @@ class CGIONet(nn.Module):
         contextual: bool = True,
         shift: bool = True,
         state: bool = False,
+        direct_effect: bool = True,
     ) -> None:
         super().__init__()
         self.graphs = nn.ModuleList(graphs)
+        self.direct_effect = direct_effect
+        # Gains of the propagated mask itself (hop 0 = the perturbed genes), one per hop and
+        # shared by all genes, so they transfer to genes never perturbed in training.
+        self.gain0 = nn.Parameter(torch.zeros(()))
+        self.gains = nn.ParameterList(nn.Parameter(torch.zeros(n_hops)) for _ in graphs)
         self.n_hops, self.contextual, self.use_shift, self.state = n_hops, contextual, shift, state
         d = latent_dim
         self.direct = nn.Linear(n_genes, d, bias=False)
@@ -260,27 +272,34 @@ class CGIONet(nn.Module):
 
     def representation(
         self, batch: dict[str, torch.Tensor], zc: torch.Tensor, *, use_graph: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``h`` (B, d), the gene-space direct term (B, G) and the mixture weights (B, M) or None."""
         mask = batch["mask"]
         direct = self.direct(mask)
+        gene_space = mask * self.gain0 if self.direct_effect else torch.zeros_like(mask)
         if not len(self.graphs) or not use_graph:
-            return direct, None
-        per_graph = []
-        for graph, hops in zip(self.graphs, self.hops, strict=True):
-            signal, h = mask, direct
+            return direct, gene_space, None
+        per_graph, per_graph_genes = [], []
+        for graph, hops, gains in zip(self.graphs, self.hops, self.gains, strict=True):
+            signal, h, g = mask, direct, gene_space
             gated = cast(GatedGraph, graph)
-            for hop in cast(nn.ModuleList, hops):
+            for t, hop in enumerate(cast(nn.ModuleList, hops)):
                 signal = gated.propagate_mask(signal)
                 h = h + hop(signal)
+                if self.direct_effect:
+                    g = g + signal * cast(torch.Tensor, gains)[t]
             per_graph.append(h)
+            per_graph_genes.append(g)
         weights = torch.softmax(self.mixture(zc), dim=-1)  # (B, M)
-        return (torch.stack(per_graph, dim=1) * weights[:, :, None]).sum(dim=1), weights
+        h = (torch.stack(per_graph, dim=1) * weights[:, :, None]).sum(dim=1)
+        genes = (torch.stack(per_graph_genes, dim=1) * weights[:, :, None]).sum(dim=1)
+        return h, genes, weights
 
     def forward(
         self, batch: dict[str, torch.Tensor], *, use_graph: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         zc = self.condition(batch)
-        h, _ = self.representation(batch, zc, use_graph=use_graph)
+        h, gene_space, _ = self.representation(batch, zc, use_graph=use_graph)
         if self.film is not None and self.encoder is not None:
             h = h * (1 + torch.tanh(self.film(zc[:, : h.shape[-1]])))
         if self.alpha is not None:
@@ -288,7 +307,7 @@ class CGIONet(nn.Module):
         else:
             alpha = torch.softmax(self.alpha_global, dim=-1).expand(h.shape[0], -1)
         per_basis = torch.einsum("kgd,bd->bkg", self.bases, h)
-        mean = (per_basis * alpha[:, :, None]).sum(dim=1)
+        mean = (per_basis * alpha[:, :, None]).sum(dim=1) + gene_space
         if self.use_shift:
             mean = mean + self.bias + self.shift(zc[:, -h.shape[-1] :])
         var = F.softplus(self.var_head(torch.cat([zc, h], dim=-1))) + VAR_EPS
