@@ -19,6 +19,7 @@ refused, since it would carry information from validation or test cells.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -211,8 +212,6 @@ def train_model(
         write_extra=write_extra,
     )
     shutil.rmtree(work, ignore_errors=True)
-    try:  # the shared .training folder goes when no other run is training
+    with contextlib.suppress(OSError):  # the shared .training folder goes when no run is training
         work.parent.rmdir()
-    except OSError:
-        pass
     return run_dir
