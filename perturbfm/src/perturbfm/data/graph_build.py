@@ -176,8 +176,8 @@ def graph_from_edges(
         msg = f"edge table {path.name}: weights must be finite and non-negative"
         raise InputError(msg)
     index = pd.Index([str(v) for v in var])
-    a = index.get_indexer(edges["gene_a"].astype(str))
-    b = index.get_indexer(edges["gene_b"].astype(str))
+    a = index.get_indexer(pd.Index(edges["gene_a"].astype(str)))
+    b = index.get_indexer(pd.Index(edges["gene_b"].astype(str)))
     keep = (a >= 0) & (b >= 0) & (a != b)
     if not keep.any():
         msg = f"edge table {path.name}: none of its {len(edges)} edges joins two genes of the dataset's var"
