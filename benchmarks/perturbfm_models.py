@@ -115,6 +115,8 @@ def synthetic(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = 
         split = create_split(ds, {"name": "combo"}, seed=0, data_hash=dataset_hash(data))
         SplitStore(split_dir).save(split)
         h, runs = split.frozen_hash, work / "runs"
+        if (work / "done" / f"synthetic{s}_{ensemble_only}").exists():
+            continue
         if ensemble_only:
             _model(
                 out,
@@ -164,7 +166,9 @@ def synthetic(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = 
         )
 
 
-def devel(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = False) -> None:
+def devel(
+    out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = False, splits: list[str] | None = None
+) -> None:
     from perturbfm.data.graph_build import build_graph_file
 
     data = work / "devel"
@@ -181,11 +185,14 @@ def devel(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = Fals
         build_graph_file(data, "go", source="orgdb")
     split_dir, runs = REPO_ROOT / "splits", work / "runs"
     for regime, h in DEVEL_SPLITS.items():
+        if splits is not None and regime not in splits:
+            continue
         tag = f"devel {regime}"
         if ensemble_only:
             _model(out, tag, "v2 GO graph K=5", data, h, runs, split_dir, 0, "perturbfm-v2", {}, ["go"], k=5)
             continue
-        _baselines(out, tag, data, h, runs, split_dir, 0)
+        if 0 in seeds:  # baselines are deterministic: once
+            _baselines(out, tag, data, h, runs, split_dir, 0)
         for s in seeds:
             _model(out, tag, "v0.full", data, h, runs, split_dir, s, "perturbfm-v0", {})
             _model(out, tag, "v1 GO graph", data, h, runs, split_dir, s, "perturbfm-v1", {}, ["go"])
@@ -201,19 +208,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble"], default="all")
     parser.add_argument("--out", type=Path, required=True, help="JSON-lines file the results are appended to")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
+    parser.add_argument("--devel-splits", nargs="*", default=list(DEVEL_SPLITS), choices=list(DEVEL_SPLITS))
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="pfm_models_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TQDM_DISABLE", "1")
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     if args.part in ("all", "synthetic"):
         synthetic(args.out, work, seeds)
     if args.part in ("all", "devel"):
-        devel(args.out, work, seeds)
+        devel(args.out, work, seeds, splits=args.devel_splits)
     if args.part in ("all", "ensemble"):
         synthetic(args.out, work, [0], ensemble_only=True)
-        devel(args.out, work, [0], ensemble_only=True)
+        devel(args.out, work, [0], ensemble_only=True, splits=args.devel_splits)
     print(f"results in {args.out}; scratch in {work}", file=sys.stderr)
 
 
