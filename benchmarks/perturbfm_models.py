@@ -110,7 +110,11 @@ def synthetic(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = 
         data = work / f"synth{s}"
         if not data.exists():
             save_dataset(ds, data)
-            save_graph(data / "graphs" / "random.npz", synthetic_graph(n_genes=150, seed=s + 1000), ds.var)
+        for name, graph_seed in (("synthetic", s), ("random", s + 1000)):
+            if not (data / "graphs" / f"{name}.npz").exists():
+                save_graph(
+                    data / "graphs" / f"{name}.npz", synthetic_graph(n_genes=150, seed=graph_seed), ds.var
+                )
         split_dir = work / "splits"
         split = create_split(ds, {"name": "combo"}, seed=0, data_hash=dataset_hash(data))
         SplitStore(split_dir).save(split)
