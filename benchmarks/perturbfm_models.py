@@ -205,17 +205,46 @@ def devel(
             _model(out, tag, "v3 GO graph", data, h, runs, split_dir, s, "perturbfm-v3", {}, ["go"])
 
 
+def summarise(paths: list[Path]) -> str:
+    """Markdown table: mean +- sd over seeds per (regime, model) of the JSON-lines results."""
+    import pandas as pd
+
+    rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+    table = pd.DataFrame(rows)
+    cols = [c for c in ("pcc_delta", "mse", "coverage_0.9", "conformal_coverage_0.9", "epistemic_ood_auroc",
+                        "seconds_per_epoch") if c in table.columns]  # fmt: skip
+    lines = ["| regime | model | n | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
+    for (regime, model), g in table.groupby(["regime", "model"], sort=False):
+        cells = []
+        for c in cols:
+            v = pd.to_numeric(g[c], errors="coerce").dropna()
+            if v.empty:
+                cells.append("")
+            elif len(v) > 1:
+                cells.append(f"{v.mean():.3f} +- {v.std(ddof=1):.3f}")
+            else:
+                cells.append(f"{v.iloc[0]:.3f}")
+        lines.append(f"| {regime} | {model} | {len(g)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble"], default="all")
-    parser.add_argument("--out", type=Path, required=True, help="JSON-lines file the results are appended to")
+    parser.add_argument("--out", type=Path, help="JSON-lines file the results are appended to")
+    parser.add_argument("--summarise", type=Path, nargs="*", help="print the table of these result files")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--devel-splits", nargs="*", default=list(DEVEL_SPLITS), choices=list(DEVEL_SPLITS))
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args(argv)
+    if args.summarise:
+        print(summarise(args.summarise))
+        return
+    if args.out is None:
+        parser.error("--out is required unless --summarise is given")
     work = args.work or Path(tempfile.mkdtemp(prefix="pfm_models_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TQDM_DISABLE", "1")
