@@ -76,7 +76,8 @@ def create(
         store.save(split)
         print(
             f"{split.name}: train {split.train_idx.size}, val {split.val_idx.size}, "
-            f"test {split.test_idx.size} rows; ood {json.dumps(split.ood_axes)}",
+            f"test {split.test_idx.size}, ood-val {split.ood_val_idx.size} rows; "
+            f"ood {json.dumps(split.ood_axes)}",
             file=sys.stderr,
         )
         typer.echo(f"split_hash={split.frozen_hash}")
