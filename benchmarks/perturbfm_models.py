@@ -86,7 +86,12 @@ def _baselines(
         _emit(out, {"regime": regime, "seed": seed, "model": name, **_summary(run)})
 
 
+ONLY: list[str] = []  # --models: labels to run (all when empty)
+
+
 def _model(out, regime, label, data, split, runs, split_dir, seed, model, params, graphs=(), k=1) -> None:
+    if ONLY and label not in ONLY:
+        return
     tic = time.perf_counter()
     run = train_model(
         data_dir=data,
@@ -235,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble"], default="all")
     parser.add_argument("--out", type=Path, help="JSON-lines file the results are appended to")
     parser.add_argument("--summarise", type=Path, nargs="*", help="print the table of these result files")
+    parser.add_argument("--models", nargs="*", default=[], help="model labels to run (default: all)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--devel-splits", nargs="*", default=list(DEVEL_SPLITS), choices=list(DEVEL_SPLITS))
@@ -249,6 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TQDM_DISABLE", "1")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    ONLY.extend(args.models)
+    if args.no_baselines:
+        BASELINES.clear()
     if args.part in ("all", "synthetic"):
         synthetic(args.out, work, seeds)
     if args.part in ("all", "devel"):
