@@ -143,6 +143,9 @@ def _write_run(
     val: tuple[np.ndarray, np.ndarray | None] | None = None,
     overwrite: bool = False,
     run_name: str | None = None,
+    extra_arrays: dict[str, np.ndarray] | None = None,
+    extra_uncertainty: dict[str, Any] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
     from perturbfm.report import render_run_report
     from perturbfm.runs.relative import baseline_globals, metric_tables, relative_scores, table_bytes
@@ -150,6 +153,8 @@ def _write_run(
     run_name = run_name or run_dir.name  # run_dir may be the build folder of a claimed run
 
     metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
+    if extra_uncertainty:  # e.g. the conformal panel of a model run
+        metrics["uncertainty"].update(extra_uncertainty)
     metrics["baseline_relative"] = relative_scores(metrics, baseline_globals(inputs, seed))
     metrics["validation"] = _validation(inputs, None if val is None else val[0])
     tables = {name: table_bytes(t) for name, t in metric_tables(metrics).items()}
@@ -183,7 +188,13 @@ def _write_run(
         write_json(tmp / "config.json", manifest)
         write_text(tmp / "split_hash.txt", split_hash + "\n")
         write_predictions(
-            tmp / "predictions.npz", mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx
+            tmp / "predictions.npz",
+            mean,
+            var,
+            inputs.test_idx,
+            val=val,
+            val_idx=inputs.val_idx,
+            extra=extra_arrays,
         )
         write_json(tmp / "metrics.json", metrics)
         for name, (parquet, csv) in tables.items():
@@ -191,6 +202,8 @@ def _write_run(
             write_bytes(tmp / f"{name}.csv", csv)
         write_json(tmp / "calibration.json", metrics["uncertainty"])
         write_text(tmp / "report.html", html)
+        if write_extra is not None:
+            write_extra(tmp)
     return run_dir
 
 
