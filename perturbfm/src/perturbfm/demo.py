@@ -7,7 +7,9 @@ baseline with full metric panels and a report per run, and a baseline x split su
       synthetic/            dataset artifact (make_synthetic)
       devel/                dataset artifact imported from perturbench_devel/devel.h5ad
       splits/               the split store (one JSON per split, named by its hash)
-      runs/<run_id>/        one run folder per (split, baseline): metrics, calibration, report.html
+      runs/<run_id>/        one run folder per (split, baseline): metrics, calibration, report.html,
+                            plus one small PerturbFM v2 run (synthetic combo split, planted graph,
+                            2-member ensemble + conformal layer)
       summary.md            the table (markdown)
       leaderboard.html      every run of each split side by side, linked to its report
       summary.json          the table plus the split hashes and the run folder of each row
@@ -21,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json, write_text
@@ -93,6 +97,39 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + notes
 
 
+def _model_row(out: Path, label: str, split_hash: str) -> dict[str, Any]:
+    """One small PerturbFM v2 run (planted graph, 2-member ensemble + conformal) as a summary row."""
+    from perturbfm.runs import train_model
+
+    run_dir = train_model(
+        data_dir=out / "synthetic",
+        split_hash=split_hash,
+        model="perturbfm-v2",
+        params={"epochs": 15, "hidden_dim": 32, "latent_dim": 16},
+        graphs=["synthetic"],
+        n_members=2,
+        runs_root=out / "runs",
+        split_dir=out / "splits",
+    )
+    return _summary_row(out, run_dir, label, split_hash, "perturbfm-v2 (K=2)")
+
+
+def _summary_row(out: Path, run_dir: Path, label: str, split_hash: str, name: str) -> dict[str, Any]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    row: dict[str, Any] = {"split": label, "split_hash": split_hash, "baseline": name}
+    for col, panel, key, _ in SUMMARY_COLUMNS:
+        if panel == "uncertainty":
+            unc = metrics["uncertainty"]
+            row[col] = unc.get("coverage", {}).get(key, unc.get(key))
+        else:
+            row[col] = metrics[panel]["global"].get(key)
+    per_label = metrics["scperturbench"].get("per_label", {})
+    for col, lab in LABEL_COLUMNS:
+        row[col] = per_label.get(lab, {}).get("pcc_delta")
+    row["run_dir"] = str(run_dir.relative_to(out))
+    return row
+
+
 def run_demo(
     out_dir: str | os.PathLike[str],
     *,
@@ -100,6 +137,7 @@ def run_demo(
     baselines: list[str] | None = None,
     include_devel: bool | None = None,
     synthetic_params: dict[str, Any] | None = None,
+    model_run: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the demo into ``out_dir`` and return the summary.
@@ -116,6 +154,8 @@ def run_demo(
         Use ``../shared/data/perturbench_devel/devel.h5ad`` (default: when it exists).
     synthetic_params
         Keyword arguments for :func:`perturbfm.data.synthetic.make_synthetic`.
+    model_run
+        Add the small PerturbFM v2 run on the synthetic split.
     progress
         Called with a one-line message before each step (the CLI prints it to stderr).
 
@@ -134,7 +174,7 @@ def run_demo(
     start = time.perf_counter()
     out = Path(out_dir)
     say = progress or (lambda _msg: None)
-    names = baselines or available_models()
+    names = baselines or [m for m in available_models() if not m.startswith("perturbfm-")]
     devel_path = shared_data_dir() / DEVEL_RELPATH
     if include_devel is None:
         include_devel = devel_path.is_file()
@@ -155,7 +195,10 @@ def run_demo(
                 **(synthetic_params or {}),
             }
         )
-        save_dataset(ds, build / "synthetic")
+        from perturbfm.data.synthetic import synthetic_graph
+
+        graph = synthetic_graph(n_genes=ds.n_genes, seed=ds.metadata["synthetic"]["seed"])
+        save_dataset(ds, build / "synthetic", graphs={"synthetic": graph})
         datasets["synthetic"] = ds
         if include_devel:
             from perturbfm.data.h5ad import import_h5ad
@@ -191,23 +234,16 @@ def run_demo(
                     seed=0,
                     split_dir=build / "splits",
                 )
-                metrics = json.loads((run_dir / "metrics.json").read_text())
-                row: dict[str, Any] = {
-                    "split": item["label"],
-                    "split_hash": split.frozen_hash,
-                    "baseline": name,
-                }
-                for col, panel, key, _ in SUMMARY_COLUMNS:
-                    if panel == "uncertainty":
-                        unc = metrics["uncertainty"]
-                        row[col] = unc.get("coverage", {}).get(key, unc.get(key))
-                    else:
-                        row[col] = metrics[panel]["global"].get(key)
-                per_label = metrics["scperturbench"].get("per_label", {})
-                for col, lab in LABEL_COLUMNS:
-                    row[col] = per_label.get(lab, {}).get("pcc_delta")
-                row["run_dir"] = str(run_dir.relative_to(build))
-                rows.append(row)
+                rows.append(_summary_row(build, run_dir, item["label"], split.frozen_hash, name))
+            if model_run and item["dataset"] == "synthetic":
+                ds_item = datasets[item["dataset"]]
+                ood_val = np.asarray(split.ood_val_idx, dtype=np.int64)
+                if ood_val[~ds_item.is_control[ood_val]].size == 0:
+                    # a very small synthetic set can leave no held-out units for early stopping
+                    say(f"{item['label']}: perturbfm-v2 skipped (the split has no OOD-validation cells)")
+                else:
+                    say(f"{item['label']}: perturbfm-v2 (2-member ensemble, conformal)")
+                    rows.append(_model_row(build, item["label"], split.frozen_hash))
 
         from perturbfm.report.leaderboard import write_leaderboard
 

@@ -31,21 +31,52 @@ def _same(a: PerturbDataset, b: PerturbDataset) -> None:
     assert a.metadata == b.metadata
 
 
-def test_round_trip_npz_and_memmap_hash_alike(small, tmp_path):
+def _write_v1(ds: PerturbDataset, path, memmap: bool = False) -> None:
+    """A format-version-1 artifact as PerturbFM wrote it before version 2 (three dense copies)."""
+    from perturbfm.data.artifact import _obs_to_json
+
+    path.mkdir()
+    arrays = {
+        "X_control": np.asarray(ds.X_control, dtype=np.float32),
+        "X_pert": np.asarray(ds.X_pert, dtype=np.float32),
+        "delta": np.asarray(ds.delta, dtype=np.float32),
+        "obs_idx": ds.obs["obs_idx"].to_numpy(dtype=np.int64),
+    }
+    if memmap:
+        for k, v in arrays.items():
+            np.save(path / f"{k}.npy", v)
+    else:
+        np.savez(path / "data.npz", **arrays)
+    meta = {
+        "format": "perturbfm-dataset",
+        "format_version": 1,
+        "storage": "npy" if memmap else "npz",
+        "n_obs": ds.n_obs,
+        "n_genes": ds.n_genes,
+        "obs": _obs_to_json(ds.obs),
+        "var": list(ds.var),
+        "metadata": dict(ds.metadata),
+    }
+    (path / "meta.json").write_text(json.dumps(meta))
+
+
+def test_round_trip_every_storage_hashes_alike(small, tmp_path):
     save_dataset(small, tmp_path / "a", graphs={"g": synthetic_graph(n_genes=30, seed=3)})
-    save_dataset(small, tmp_path / "b", memmap=True)
-    a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
-    _same(small, a)
-    _same(small, b)
-    assert isinstance(b.X_pert, np.memmap)
-    assert not isinstance(a.X_pert, np.memmap)
+    save_dataset(small, tmp_path / "b", storage="csr")
+    save_dataset(small, tmp_path / "d", storage="dense")
+    a, b, d = (load_dataset(tmp_path / k) for k in "abd")
+    for back in (a, b, d):
+        _same(small, back)
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
-    assert meta["format"] == "perturbfm-dataset" and meta["format_version"] == 1
-    assert meta["storage"] == "npz"
-    assert json.loads((tmp_path / "b" / "meta.json").read_text())["storage"] == "npy"
+    assert meta["format"] == "perturbfm-dataset" and meta["format_version"] == 2
+    assert meta["storage"] == "dense"  # gaussian synthetic data: every value non-zero
+    assert isinstance(a.cells, np.memmap) and not a.is_sparse
+    assert b.is_sparse and json.loads((tmp_path / "b" / "meta.json").read_text())["storage"] == "csr"
+    # one copy of the cells: no dense X_control / X_pert / delta files
+    assert not list((tmp_path / "a").glob("X_*.npy")) and not (tmp_path / "a" / "delta.npy").exists()
     # the same content hashes alike whatever the storage, and re-saving keeps the hash
-    assert dataset_hash(tmp_path / "a") == dataset_hash(tmp_path / "b")
-    save_dataset(a, tmp_path / "c")
+    assert dataset_hash(tmp_path / "a") == dataset_hash(tmp_path / "b") == dataset_hash(tmp_path / "d")
+    save_dataset(a, tmp_path / "c", storage="csr")
     assert dataset_hash(tmp_path / "c") == dataset_hash(tmp_path / "a")
     assert list_graphs(tmp_path / "a") == ["g"]
     np.testing.assert_array_equal(
@@ -55,22 +86,41 @@ def test_round_trip_npz_and_memmap_hash_alike(small, tmp_path):
         load_graph(tmp_path / "a" / "graphs" / "g.npz", var=small.var[::-1])
 
 
-def test_hash_changes_with_content(small, tmp_path):
-    save_dataset(small, tmp_path / "a", memmap=True)
-    before = dataset_hash(tmp_path / "a")
-    arr = np.load(tmp_path / "a" / "X_pert.npy", mmap_mode="r+")
+@pytest.mark.parametrize("memmap", [False, True])
+def test_version_1_artifacts_load_and_keep_their_hash(small, tmp_path, memmap):
+    # The stored version-2 hash is computed from CSR/dense cells and the pairing; the
+    # version-1 hash is recomputed from the three dense arrays. They must agree, so splits
+    # frozen against version-1 data stay valid.
+    _write_v1(small, tmp_path / "v1", memmap=memmap)
+    old = load_dataset(tmp_path / "v1")
+    _same(small, old)
+    save_dataset(small, tmp_path / "v2", storage="csr")
+    assert dataset_hash(tmp_path / "v1") == dataset_hash(tmp_path / "v2")
+
+
+def test_edited_artifact_is_refused_and_content_changes_the_hash(small, tmp_path):
+    save_dataset(small, tmp_path / "a", storage="dense")
+    arr = np.load(tmp_path / "a" / "cells.npy", mmap_mode="r+")
     arr[5, 3] += 1.0
     arr.flush()
     del arr
-    assert dataset_hash(tmp_path / "a") != before
-    meta_path = tmp_path / "a" / "meta.json"
+    with pytest.raises(InputError, match=r"cells\.npy changed after the artifact was written"):
+        dataset_hash(tmp_path / "a")
     save_dataset(small, tmp_path / "b")
-    before = dataset_hash(tmp_path / "b")
     meta = json.loads((tmp_path / "b" / "meta.json").read_text())
     meta["obs"]["data"]["context_id"][0] = "C2" if meta["obs"]["data"]["context_id"][0] != "C2" else "C1"
     (tmp_path / "b" / "meta.json").write_text(json.dumps(meta))
-    assert dataset_hash(tmp_path / "b") != before
-    assert meta_path.exists()
+    with pytest.raises(InputError, match="obs, var or metadata changed"):
+        dataset_hash(tmp_path / "b")
+    # A different value, saved properly, gives a different hash.
+    x = np.asarray(small.X_pert).copy()
+    x[5, 3] += 1.0
+    other = PerturbDataset(
+        X_control=small.X_control, X_pert=x, obs=small.obs, var=small.var, metadata=small.metadata
+    )
+    save_dataset(other, tmp_path / "c")
+    save_dataset(small, tmp_path / "d")
+    assert dataset_hash(tmp_path / "c") != dataset_hash(tmp_path / "d")
 
 
 def test_covariates_and_types_survive(tmp_path):
@@ -151,12 +201,9 @@ def test_given_delta_must_equal_the_difference(small, tmp_path, monkeypatch):
     d[9, 4] += 0.01
     with pytest.raises(InputError, match=r"delta must equal X_pert - X_control; row 9, gene 4 .*1 such"):
         PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, delta=d, obs=small.obs, var=small.var)
-    # Found in a later row block too (blocks of a few rows here), and in an edited artifact.
+    # Found in a later row block too (blocks of a few rows here).
     monkeypatch.setattr("perturbfm.data.dataset._BLOCK_VALUES", 3 * small.n_genes)
-    save_dataset(small, tmp_path / "m", memmap=True)
-    arr = np.load(tmp_path / "m" / "delta.npy", mmap_mode="r+")
-    arr[250, 1] -= 1.0
-    arr.flush()
-    del arr
+    d = np.asarray(small.delta).copy()
+    d[250, 1] -= 1.0
     with pytest.raises(InputError, match=r"row 250, gene 1 .*rows 249-251"):
-        load_dataset(tmp_path / "m")
+        PerturbDataset(X_control=small.X_control, X_pert=small.X_pert, delta=d, obs=small.obs, var=small.var)

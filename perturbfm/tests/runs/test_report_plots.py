@@ -69,13 +69,15 @@ def test_demo_synthetic_only(tmp_path):
         include_devel=False,
         synthetic_params={"n_obs": 400, "n_genes": 30, "n_perts": 8},
     )
-    assert [r["baseline"] for r in summary["rows"]] == ["global_mean", "additive"]
+    assert [r["baseline"] for r in summary["rows"]] == ["global_mean", "additive", "perturbfm-v2 (K=2)"]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["rows"] == summary["rows"]
     for row in summary["rows"]:
         metrics = json.loads((out / row["run_dir"] / "metrics.json").read_text())
         assert row["pcc_delta"] == metrics["scperturbench"]["global"]["pcc_delta"]
         assert row["coverage@0.9"] == metrics["uncertainty"]["coverage"]["0.9"]
+    model_metrics = json.loads((out / summary["rows"][-1]["run_dir"] / "metrics.json").read_text())
+    assert "conformal" in model_metrics["uncertainty"]
     with pytest.raises(InputError, match="already holds results"):
         run_demo(out, baselines=["global_mean"], include_devel=False)
     run_demo(
@@ -83,6 +85,7 @@ def test_demo_synthetic_only(tmp_path):
         overwrite=True,
         baselines=["global_mean"],
         include_devel=False,
+        model_run=False,
         synthetic_params={"n_obs": 400, "n_genes": 30, "n_perts": 8},
     )
     assert len(json.loads((out / "summary.json").read_text())["rows"]) == 1

@@ -16,7 +16,7 @@ def ds():
 
 
 def _check_partition(ds, split):
-    parts = [split.train_idx, split.val_idx, split.test_idx, split.unused_idx]
+    parts = [split.train_idx, split.val_idx, split.test_idx, split.unused_idx, split.ood_val_idx]
     allrows = np.concatenate(parts)
     assert np.unique(allrows).size == allrows.size  # no row in two parts
     assert np.array_equal(np.sort(allrows), np.arange(ds.n_obs))  # every row somewhere
@@ -206,11 +206,12 @@ def test_labels_against_brute_force(ds):
 
 
 def test_spec_parameters():
-    assert spec_parameters("loco") == ["fold", "n_hvg", "val_fraction"]
+    assert spec_parameters("loco") == ["fold", "n_hvg", "ood_val_fraction", "val_fraction"]
     assert spec_parameters("combo") == [
         "context",
         "holdout_fraction",
         "n_hvg",
+        "ood_val_fraction",
         "single_holdout_fraction",
         "val_fraction",
     ]

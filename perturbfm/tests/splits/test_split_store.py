@@ -24,7 +24,7 @@ def test_save_load_round_trip(split, tmp_path):
     assert split.frozen_hash == sha256_json(split.content())
     back = store.load(split.frozen_hash[:8], data_hash=HASH)
     assert back.frozen_hash == split.frozen_hash
-    for name in ("train_idx", "val_idx", "test_idx", "unused_idx", "metric_genes"):
+    for name in ("train_idx", "val_idx", "test_idx", "unused_idx", "ood_val_idx", "metric_genes"):
         np.testing.assert_array_equal(getattr(back, name), getattr(split, name))
     assert back.spec == split.spec and back.labels == split.labels and back.ood_axes == split.ood_axes
     before = path.stat().st_mtime_ns
@@ -114,3 +114,21 @@ def test_split_rejects_overlap_and_bad_hash(split):
     data["frozen_hash"] = "f" * 64
     with pytest.raises(InputError, match="recorded hash"):
         Split.from_dict(data)
+
+
+def test_format_v1_file_still_loads_and_says_what_it_lacks(tmp_path, split):
+    # A v1 record: no ood_val_idx, format_version 1; its own hash must still verify.
+    from omicsrun.atomic import dumps_json
+    from omicsrun.hashing import sha256_json
+
+    content = {k: v for k, v in split.content().items() if k != "ood_val_idx"}
+    content["format_version"] = 1
+    content["train_idx"] = sorted(content["train_idx"] + split.ood_val_idx.tolist())
+    digest = sha256_json(content)
+    (tmp_path / f"{digest}.json").write_text(dumps_json({**content, "frozen_hash": digest}))
+    old = SplitStore(root=tmp_path).load(digest)
+    assert old.format_version == 1
+    assert old.frozen_hash == digest
+    assert old.ood_val_idx.size == 0
+    with pytest.raises(InputError, match=r"format v1: it has no OOD-validation part, which early stopping"):
+        old.require_ood_val("early stopping")

@@ -14,8 +14,8 @@ from perturbfm.data.h5ad import import_h5ad
 from perturbfm.splits import SplitStore, create_split
 
 TRACKED = {
-    "7f4ffdadc9c1864e4802705d4b5b5948c8a493023a168b2d1a8172ecaccad268": {"name": "combo", "context": "k562"},
-    "88cae41f3c656f905ee1bf6fb48e4c2c32a20a5508cf67980b63b559290e8183": {
+    "0b8c47374bbb8b702e37b06947bc30b6ad1a1a2c34b4e15bfe1f123cf99bd71b": {"name": "combo", "context": "k562"},
+    "20a5df4836f58af633e7ce92a862d6f2700d7456dee07c277055a09decd032a0": {
         "name": "context_ood",
         "holdout_contexts": ["U87MG"],
     },
@@ -32,3 +32,5 @@ def test_tracked_devel_splits_reproduce(tmp_path: Path):
         again = create_split(ds, spec, seed=0, data_hash=data_hash)
         assert again.frozen_hash == frozen_hash
         assert (again.test_idx == frozen.test_idx).all()
+        assert frozen.format_version == 2
+        assert frozen.ood_val_idx.size > 0

@@ -12,7 +12,7 @@ from perturbfm.cli.app import app
 
 def _register() -> None:
     # Importing a command module attaches its commands (or sub-apps) to ``app``.
-    from perturbfm.cli import data, demo, evaluate, export, splits, train  # noqa: F401
+    from perturbfm.cli import ablate, data, demo, evaluate, export, graphs, splits, train  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

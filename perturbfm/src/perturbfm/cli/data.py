@@ -69,7 +69,9 @@ def import_h5ad_cmd(
         None, "--covariate-keys", help="obs columns to keep (repeat or comma-separate)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the control pairing."),
-    memmap: bool = typer.Option(False, "--memmap", help="Write memory-mappable .npy files."),
+    memmap: bool = typer.Option(
+        False, "--memmap", help="Kept for compatibility: artifacts are always memory-mappable .npy files."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ) -> None:
     """Import an h5ad file, pairing each cell with a random control of its context (seeded)."""
@@ -89,7 +91,7 @@ def import_h5ad_cmd(
             covariate_keys=comma_values(covariate_keys),
             seed=seed,
         )
-        save_dataset(ds, build, overwrite=overwrite, memmap=memmap)
+        save_dataset(ds, build, overwrite=overwrite, memmap=memmap, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -97,7 +99,7 @@ def import_h5ad_cmd(
         file=sys.stderr,
     )
     typer.echo(f"data_dir={out}")
-    typer.echo(f"data_hash={dataset_hash(out)}")
+    typer.echo(f"data_hash={dataset_hash(out, verify=False)}")  # computed by save_dataset just now
 
 
 @data_app.command("info")

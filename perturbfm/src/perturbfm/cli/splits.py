@@ -35,6 +35,9 @@ def create(
         False, "--singles-only", help="perturbation_ood: hold out singles only."
     ),
     val_fraction: float | None = typer.Option(None, "--val-fraction"),
+    ood_val_fraction: float | None = typer.Option(
+        None, "--ood-val-fraction", help="Share of training units moved to the OOD-validation part."
+    ),
     n_hvg: int | None = typer.Option(None, "--n-hvg", help="Metric genes (default min(n_genes, 2000))."),
     seed: int = typer.Option(0, "--seed"),
     split_dir: Path | None = _SPLIT_DIR,
@@ -53,6 +56,7 @@ def create(
         "single_holdout_fraction": single_holdout_fraction,
         "context": context,
         "val_fraction": val_fraction,
+        "ood_val_fraction": ood_val_fraction,
         "n_hvg": n_hvg,
         "perturbations": "singles" if singles_only else None,
         "fold": fold,
@@ -72,7 +76,8 @@ def create(
         store.save(split)
         print(
             f"{split.name}: train {split.train_idx.size}, val {split.val_idx.size}, "
-            f"test {split.test_idx.size} rows; ood {json.dumps(split.ood_axes)}",
+            f"test {split.test_idx.size}, ood-val {split.ood_val_idx.size} rows; "
+            f"ood {json.dumps(split.ood_axes)}",
             file=sys.stderr,
         )
         typer.echo(f"split_hash={split.frozen_hash}")

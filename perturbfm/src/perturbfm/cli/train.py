@@ -66,6 +66,67 @@ def baseline(
     typer.echo(f"run_dir={run_dir}")
 
 
+def _model_command(model_name: str) -> None:
+    def command(
+        data: Path = typer.Option(..., "--data", help="Dataset artifact folder."),
+        split: str = typer.Option(..., "--split", help="Split hash (or a unique prefix); format v2."),
+        graph: list[str] | None = typer.Option(
+            None, "--graph", help="Graph name in <data>/graphs/ or .npz path (repeatable)."
+        ),
+        param: list[str] | None = typer.Option(
+            None, "--param", help="Hyperparameter key=value (repeatable)."
+        ),
+        epochs: int | None = typer.Option(None, "--epochs", help="Shorthand for --param epochs=N."),
+        ensemble: int = typer.Option(1, "--ensemble", help="Deep-ensemble members K."),
+        conformal: bool = typer.Option(
+            True, "--conformal/--no-conformal", help="Split-conformal layer on the OOD-validation part."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Model seed (weights, batch order)."),
+        eval_seed: int = typer.Option(0, "--eval-seed", help="Evaluation seed (tie-breaking)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of this config."),
+        cluster: str = typer.Option("serial", "--cluster", help="serial | local | slurm | tcp://scheduler."),
+        n_workers: int | None = typer.Option(None, "--n-workers"),
+        runs_root: Path = typer.Option(Path("runs"), "--runs-root"),
+        split_dir: Path | None = typer.Option(None, "--split-dir"),
+    ) -> None:
+        from rich.console import Console
+
+        from perturbfm.runs import train_model
+
+        params = parse_params(param)
+        if epochs is not None:
+            params["epochs"] = epochs
+        with Console(stderr=True).status(f"perturbfm train {model_name}: starting") as status:
+            run_dir = train_model(
+                data_dir=data,
+                split_hash=split,
+                model=model_name,
+                params=params,
+                graphs=graph or [],
+                n_members=ensemble,
+                conformal=conformal,
+                runs_root=runs_root,
+                seed=seed,
+                eval_seed=eval_seed,
+                split_dir=split_dir,
+                resume=resume,
+                cluster=cluster,
+                n_workers=n_workers,
+                progress=lambda msg: status.update(f"perturbfm train {model_name}: {msg}"),
+            )
+        typer.echo(f"run_dir={run_dir}")
+
+    command.__doc__ = (
+        f"Train {model_name} (early stopping on the split's OOD-validation part; optional ensemble "
+        "and conformal layer); print run_dir=<folder>."
+    )
+    train_app.command(model_name)(command)
+
+
+for _version in range(4):
+    _model_command(f"perturbfm-v{_version}")
+
+
 @train_app.command("list")
 def list_models() -> None:
     """Print the registered model names and their hyperparameters."""

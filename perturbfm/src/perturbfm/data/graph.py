@@ -1,11 +1,18 @@
-"""Gene graphs aligned to a dataset's ``var``: ``graphs/<name>.npz`` with ``adjacency`` + ``genes``."""
+"""Gene graphs aligned to a dataset's ``var``: ``graphs/<name>.npz`` with ``adjacency`` + ``genes``.
+
+A graph may also record its provenance in ``meta`` (a JSON string): ``source``
+(``orgdb``, ``coexpression``, ``edges``, ``synthetic``...) and, for a graph computed from
+cells, the ``split_hash`` whose training rows it was computed from and the ``data_hash``.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +20,13 @@ from omicsrun import InputError
 from omicsrun.atomic import write_bytes
 
 
-def save_graph(path: str | os.PathLike[str], adjacency: np.ndarray, genes: Sequence[str]) -> Path:
+def save_graph(
+    path: str | os.PathLike[str],
+    adjacency: np.ndarray,
+    genes: Sequence[str],
+    *,
+    meta: dict[str, Any] | None = None,
+) -> Path:
     """Write a gene graph atomically.
 
     Parameters
@@ -24,6 +37,8 @@ def save_graph(path: str | os.PathLike[str], adjacency: np.ndarray, genes: Seque
         Float array, shape (n_genes, n_genes), rows and columns in ``genes`` order.
     genes
         Gene ids, length n_genes (must equal the dataset's ``var``).
+    meta
+        Provenance, stored as JSON (see the module docstring).
     """
     adjacency = np.asarray(adjacency, dtype=np.float32)
     gene_ids = np.asarray([str(g) for g in genes])
@@ -32,7 +47,9 @@ def save_graph(path: str | os.PathLike[str], adjacency: np.ndarray, genes: Seque
         msg = f"adjacency must be [{n}, {n}] to match genes; found {adjacency.shape}"
         raise InputError(msg)
     buffer = io.BytesIO()
-    np.savez(buffer, adjacency=adjacency, genes=gene_ids)
+    np.savez(
+        buffer, adjacency=adjacency, genes=gene_ids, meta=np.asarray(json.dumps(meta or {}, sort_keys=True))
+    )
     return write_bytes(path, buffer.getvalue())
 
 
@@ -57,3 +74,16 @@ def load_graph(path: str | os.PathLike[str], *, var: Sequence[str] | None = None
         )
         raise InputError(msg)
     return adjacency
+
+
+def load_graph_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance ``meta`` of a graph file (empty for a file written without it)."""
+    path = Path(path)
+    if not path.is_file():
+        msg = f"graph file {path} does not exist"
+        raise InputError(msg)
+    with np.load(path, allow_pickle=False) as handle:
+        if "meta" not in handle.files:
+            return {}
+        meta = json.loads(str(handle["meta"]))
+    return dict(meta) if isinstance(meta, dict) else {}

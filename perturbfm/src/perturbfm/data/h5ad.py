@@ -12,11 +12,17 @@ Pairing rule (also written into ``metadata["pairing"]`` of every imported datase
 - All draws come from ``numpy.random.default_rng(seed)``; the same file and seed give the
   same pairs. ``obs["control_obs_idx"]`` names the paired control's row in the h5ad file.
 
-``X_pert`` holds the file's rows in file order; ``X_control`` row i is the h5ad row
-``control_obs_idx[i]``; ``delta = X_pert - X_control``. Combinations written ``A+B`` give
-``pert_genes == ["A", "B"]``; singles give ``[name]``; controls ``[]`` and the pert id
-``"control"`` (the file's own control label is kept in the metadata). Sparse matrices are
-densified one row block at a time only.
+The dataset stores the file's cells once, in file order (``pert_row = arange``), and the
+pairing (``ctrl_row = control_obs_idx``): ``X_pert`` row i is h5ad row i, ``X_control`` row
+i is h5ad row ``control_obs_idx[i]``, ``delta = X_pert - X_control`` (computed when read).
+Combinations written ``A+B`` give ``pert_genes == ["A", "B"]``; singles give ``[name]``;
+controls ``[]`` and the pert id ``"control"`` (the file's own control label is kept in the
+metadata).
+
+Streaming: the file is opened in backed mode and its matrix read in row blocks; a sparse
+matrix stays CSR (about 8 bytes per non-zero in memory), a dense one is kept dense only
+when more than ``CSR_MAX_DENSITY`` of its values are non-zero. No dense copy of a sparse
+matrix, and no second copy for the controls, is ever made.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from omicsrun import InputError
 from omicsrun.errors import check_seed
@@ -35,14 +42,48 @@ from omicsrun.hashing import sha256_file
 from perturbfm.data.dataset import CONTROL_ID, PerturbDataset
 from perturbfm.data.labels import check_matrix_size, check_pert_labels
 
-_ROW_BLOCK = 8192
+# Values (rows x genes) read per block from the file.
+_BLOCK_VALUES = 1 << 23
+# A dense matrix with at most this share of non-zeros is kept as CSR.
+CSR_MAX_DENSITY = 0.3
 
 
-def _dense_rows(matrix: Any, start: int, stop: int) -> np.ndarray:
-    block = matrix[start:stop]
-    if hasattr(block, "toarray"):  # scipy sparse or a backed sparse slice
-        block = block.toarray()
-    return np.asarray(block, dtype=np.float32)
+def _read_cells(matrix: Any, n_obs: int, n_genes: int, name: str) -> np.ndarray | sp.csr_matrix:
+    """The expression matrix read in row blocks: CSR when stored sparse, or when a dense
+    matrix has at most ``CSR_MAX_DENSITY`` non-zeros (judged on its first block), else dense.
+
+    Only one block is ever dense in memory; sparse blocks are concatenated as CSR.
+    """
+    step = max(1, _BLOCK_VALUES // max(n_genes, 1))
+    as_csr: bool | None = None
+    sparse_parts: list[sp.csr_matrix] = []
+    dense: np.ndarray | None = None
+    for start in range(0, n_obs, step):
+        stop = min(start + step, n_obs)
+        block = matrix[start:stop]
+        if as_csr is None:
+            as_csr = sp.issparse(block) or np.count_nonzero(block) <= CSR_MAX_DENSITY * max(block.size, 1)
+        if as_csr:
+            part = sp.csr_matrix(block, dtype=np.float32)
+            if not np.isfinite(part.data).all():
+                msg = f"{name}: the expression matrix holds NaN or infinite values (rows {start}-{stop - 1})"
+                raise InputError(msg)
+            part.eliminate_zeros()
+            sparse_parts.append(part)
+        else:
+            if dense is None:
+                dense = np.empty((n_obs, n_genes), dtype=np.float32)
+            dense[start:stop] = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float32)
+            if not np.isfinite(dense[start:stop]).all():
+                msg = f"{name}: the expression matrix holds NaN or infinite values (rows {start}-{stop - 1})"
+                raise InputError(msg)
+    if not as_csr:
+        return dense if dense is not None else np.zeros((0, n_genes), dtype=np.float32)
+    if not sparse_parts:
+        return sp.csr_matrix((0, n_genes), dtype=np.float32)
+    out = sp.vstack(sparse_parts, format="csr", dtype=np.float32)
+    sparse_parts.clear()
+    return out
 
 
 def _pair_within_groups(
@@ -221,11 +262,7 @@ def _import(
     pair[is_control], n_self = _pair_controls(rng, ctrl_rows, ctrl_group)
 
     matrix = adata.layers[layer] if layer is not None else adata.X
-    n_obs, n_genes = adata.n_obs, adata.n_vars
-    x_pert = np.empty((n_obs, n_genes), dtype=np.float32)
-    for start in range(0, n_obs, _ROW_BLOCK):
-        x_pert[start : start + _ROW_BLOCK] = _dense_rows(matrix, start, min(start + _ROW_BLOCK, n_obs))
-    x_control = x_pert[pair]
+    cells = _read_cells(matrix, adata.n_obs, adata.n_vars, path.name)
 
     label_codes, unique_labels = pd.factorize(labels)  # parse each distinct label once
     parsed = [_parse_pert_genes(str(lab), control_label) for lab in unique_labels]
@@ -275,5 +312,10 @@ def _import(
         "uns_log1p": "log1p" in adata.uns,
     }
     return PerturbDataset(
-        X_control=x_control, X_pert=x_pert, obs=obs, var=list(map(str, adata.var_names)), metadata=metadata
+        cells=cells,
+        pert_row=np.arange(adata.n_obs, dtype=np.int64),
+        ctrl_row=pair,
+        obs=obs,
+        var=list(map(str, adata.var_names)),
+        metadata=metadata,
     )

@@ -22,8 +22,6 @@ from perturbfm.eval._groups import (
     Groups,
     aggregate,
     build_groups,
-    group_moments,
-    indicator,
     to_json,
     weighted_mean,
 )
@@ -84,7 +82,8 @@ def validate_predictions(
     Returns
     -------
     mean, var
-        As float64 arrays (``var`` None when none was given).
+        float32 arrays stay float32 (blockwise consumers sum in float64); others become
+        float64. ``var`` is None when none was given.
 
     Raises
     ------
@@ -131,7 +130,8 @@ def _numeric_matrix(name: str, value: object, shape: tuple[int, int]) -> np.ndar
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         msg = f"{name} must be numeric; found dtype {arr.dtype}"
         raise InputError(msg)
-    arr = arr.astype(np.float64, copy=False)
+    # float32 stays float32 (half the memory at scale); sums are taken in float64 blockwise.
+    arr = arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
     n_bad = int((~np.isfinite(arr)).sum())
     if n_bad:
         msg = f"{name} holds {n_bad} NaN or infinite value(s); expected finite numbers"
@@ -189,9 +189,7 @@ def _control_moments(
     rows, ctx = control_idx[keep], ctx[keep]
     code = np.searchsorted(names, ctx)
     counts = np.bincount(code, minlength=names.size)
-    m, v = group_moments(
-        indicator(code, names.size), counts, lambda a, b: ds.X_pert[rows[a:b]], rows.size, genes
-    )
+    m, v, _ = ds.group_moments(rows, code, names.size, "pert", genes=genes)
     return {str(c): i for i, c in enumerate(names)}, m, v, counts
 
 
@@ -281,20 +279,21 @@ def evaluate_predictions(
     ctx_index, c_mean, c_var, c_n = _control_moments(ds, control_idx, groups.context, genes)
     gctx = np.asarray([ctx_index[c] for c in groups.context])
 
-    rows, pos, n = groups.rows, groups.pos, groups.rows.size
-    ind = groups.indicator()
-    true_mean, true_var = group_moments(ind, groups.n_cells, lambda a, b: ds.X_pert[rows[a:b]], n, genes)
-    pred_mean, pred_var = group_moments(
-        ind, groups.n_cells, lambda a, b: ds.X_control[rows[a:b]] + mean[pos[a:b]], n, genes
+    rows, pos = groups.rows, groups.pos
+    # Blockwise group moments straight from the stored cells (sparse products on CSR data).
+    code, n_groups = groups.code, groups.n_groups
+    true_mean, true_var, _ = ds.group_moments(rows, code, n_groups, "pert", genes=genes)
+    pred_mean, pred_var, _ = ds.group_moments(
+        rows, code, n_groups, "control", genes=genes, add=mean, add_rows=pos
     )
-    mctrl_mean, _ = group_moments(ind, groups.n_cells, lambda a, b: ds.X_control[rows[a:b]], n, genes)
+    mctrl_mean, _, _ = ds.group_moments(rows, code, n_groups, "control", genes=genes)
     members = groups.members()
 
     def group_cells(g: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cells = members[g][subsample_positions(members[g].size)]
         r, p, gcols = rows[cells], pos[cells], genes[cols]
-        true = np.asarray(ds.X_pert[r], dtype=np.float64)[:, gcols]
-        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, gcols] + mean[p][:, gcols]
+        true = np.asarray(ds.rows(r, "pert", genes=gcols), dtype=np.float64)
+        pred = np.asarray(ds.rows(r, "control", genes=gcols), dtype=np.float64) + mean[p][:, gcols]
         return pred, true
 
     flags: dict[str, object] = {}
@@ -333,10 +332,10 @@ def evaluate_predictions(
         if c not in ctrl_cells:
             ctx_name = groups.context[g]
             crow = control_idx[ds.obs["context_id"].to_numpy()[control_idx] == ctx_name]
-            ctrl_cells[c] = np.asarray(ds.X_pert[crow], dtype=np.float64)[:, genes]
+            ctrl_cells[c] = np.asarray(ds.rows(crow, "pert", genes=genes), dtype=np.float64)
         r, p = rows[members[g]], pos[members[g]]
-        true = np.asarray(ds.X_pert[r], dtype=np.float64)[:, genes]
-        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, genes] + mean[p][:, genes]
+        true = np.asarray(ds.rows(r, "pert", genes=genes), dtype=np.float64)
+        pred = np.asarray(ds.rows(r, "control", genes=genes), dtype=np.float64) + mean[np.ix_(p, genes)]
         return pred, true, ctrl_cells[c]
 
     de = de_panel(groups.n_groups, de_cells, flags) if full else {}
@@ -361,7 +360,7 @@ def evaluate_predictions(
             split_half_ceiling(
                 groups.code,
                 groups.n_groups,
-                lambda a, b: np.asarray(ds.X_pert[rows[a:b]], dtype=np.float64)[:, genes],
+                lambda a, b: np.asarray(ds.rows(rows[a:b], "pert", genes=genes), dtype=np.float64),
                 gctx,
                 c_mean[gctx],
                 deg_cols=top_k_by_abs(
@@ -395,7 +394,7 @@ def _negative_predictions(ds: PerturbDataset, groups: Groups, mean: np.ndarray, 
     n_neg = 0
     for start in range(0, rows.size, BLOCK):
         r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
-        pred = np.asarray(ds.X_control[r], dtype=np.float64)[:, genes] + mean[p][:, genes]
+        pred = np.asarray(ds.rows(r, "control", genes=genes), dtype=np.float64) + mean[np.ix_(p, genes)]
         n_neg += int((pred < 0).sum())
     n_values = int(rows.size * genes.size)
     return {"n": n_neg, "n_values": n_values, "fraction": n_neg / n_values if n_values else 0.0}
@@ -408,10 +407,10 @@ def _uncertainty_flags(var: np.ndarray, id_var: np.ndarray | None, panel: dict) 
     risk-coverage / calibration curves that say nothing about the model's confidence; such
     numbers are withheld (``ood_auroc`` None) and the reason recorded.
     """
-    per_cell = var.mean(axis=1)
+    per_cell = var.mean(axis=1, dtype=np.float64)
     against_val = str(panel.get("ood_auroc_labels") or "").startswith("validation")
     if id_var is not None and id_var.shape[0] and against_val:
-        per_cell = np.concatenate([per_cell, id_var.mean(axis=1)])
+        per_cell = np.concatenate([per_cell, id_var.mean(axis=1, dtype=np.float64)])
     flat_cells = bool(np.ptp(per_cell) <= 1e-12 * max(1.0, float(np.abs(per_cell).max(initial=0.0))))
     out: dict = {"status": "ok", "reason": None}
     if flat_cells:
@@ -442,8 +441,8 @@ def _uncertainty_panel(
     parts = []
     for start in range(0, rows.size, BLOCK):
         r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
-        resid = np.asarray(ds.delta[r], dtype=np.float64)[:, genes] - mean[p][:, genes]
-        parts.append(unc.cell_statistics(resid, var[p][:, genes]))
+        resid = np.asarray(ds.rows(r, "delta", genes=genes), dtype=np.float64) - mean[p][:, genes]
+        parts.append(unc.cell_statistics(resid, np.asarray(var[p][:, genes], dtype=np.float64)))
     stats = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
     g = genes.size
     labels = None if ood_labels is None else ood_labels[pos]

@@ -1,11 +1,16 @@
 """The plug-in contract every PerturbFM model follows, and the registry of models by name.
 
 Estimator style (scikit-learn): ``__init__`` stores keyword-only hyperparameters and does
-nothing else; ``fit(ds, train_idx, *, seed=0)`` learns from the training rows and returns
-``self`` (learned state ends in ``_``); ``predict(ds, idx)`` returns ``(mean, var)``, both
-float32 of shape ``(len(idx), n_genes)`` in *delta* space (``X_pert - X_control``).
+nothing else; ``fit(ds, train_idx, val_idx=None, *, seed=0)`` learns from the training rows
+(``val_idx``: the split's OOD-validation rows, for early stopping and model selection; a
+model that does not select may ignore them) and returns ``self`` (learned state ends in
+``_``); ``predict(ds, idx)`` returns ``(mean, var)``, both float32 of shape
+``(len(idx), n_genes)`` in *delta* space (``X_pert - X_control``). ``clone``,
+``get_params``/``set_params`` and ``save``/:func:`load_model` complete the contract; the
+registry lives in :mod:`perturbfm.models.registry` (this module imports no plug-in).
 
-Every model predicts a variance. Baselines take it from their training residuals
+Every model predicts a variance: either from its own head (the torch models) or from a
+wrapper. The default wrapper is the residual one
 (:meth:`PerturbationModel._fit_residual_variance`): the per-gene mean squared residual
 ``delta - fitted`` over the training perturbed cells of each context, falling back to all
 training contexts for a context not seen in training. Bias therefore counts towards the
@@ -14,70 +19,29 @@ variance, which is what a calibrated interval needs.
 
 from __future__ import annotations
 
+import copy
 import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+import io
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from omicsrun import InputError
+from omicsrun.atomic import dumps_json, output_dir, write_bytes, write_text
 from perturbfm.data.dataset import PerturbDataset
+from perturbfm.models.registry import available_models, get_model, register_model
+
+MODEL_FORMAT = "perturbfm-model"
+MODEL_FORMAT_VERSION = 1
 
 VAR_FLOOR = 1e-6
 """Smallest variance a model may predict (keeps the Gaussian NLL finite)."""
-
-_REGISTRY: dict[str, type[PerturbationModel]] = {}
-_M = TypeVar("_M", bound="type[PerturbationModel]")
-
-
-def register_model(name: str) -> Callable[[_M], _M]:
-    """Class decorator adding a model to the registry under ``name``."""
-
-    def deco(cls: _M) -> _M:
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def _ensure_builtin() -> None:
-    # Importing the baselines package registers them; torch models register lazily elsewhere.
-    import perturbfm.models.baselines  # noqa: F401
-
-
-def available_models() -> list[str]:
-    """Names of every registered model, sorted."""
-    _ensure_builtin()
-    return sorted(_REGISTRY)
-
-
-def get_model(name: str, **params: Any) -> PerturbationModel:
-    """A new, unfitted model by registry name.
-
-    Raises
-    ------
-    InputError
-        When ``name`` is not registered, or a parameter is not one the model accepts.
-    """
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        msg = f"unknown model {name!r}; available models are {sorted(_REGISTRY)}"
-        raise InputError(msg)
-    cls = _REGISTRY[name]
-    accepted = cls._param_names()
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        msg = f"model {name!r} has no parameter {unknown[0]!r}; its parameters are {accepted}"
-        raise InputError(msg)
-    from omicsrun.validate import check_like_default
-
-    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()}
-    for key, value in params.items():  # a number where a number is expected, finite
-        check_like_default(value, defaults.get(key), f"model {name!r} parameter {key!r}")
-    return cls(**params)
 
 
 def _group_index(keys: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
@@ -135,6 +99,8 @@ class PerturbationModel:
     """
 
     name: str = "base"
+    # False for models whose own head predicts the variance (the torch models).
+    _residual_variance: bool = True
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -150,7 +116,27 @@ class PerturbationModel:
         return f"{type(self).__name__}({args})"
 
     # -- public contract -------------------------------------------------------------
-    def fit(self, ds: PerturbDataset, train_idx: Any, *, seed: int = 0) -> PerturbationModel:
+    def set_params(self, **params: Any) -> PerturbationModel:
+        """Change hyperparameters (unknown names refused); returns ``self``."""
+        accepted = self._param_names()
+        for key, value in params.items():
+            if key not in accepted:
+                msg = f"model {self.name!r} has no parameter {key!r}; its parameters are {accepted}"
+                raise InputError(msg)
+            setattr(self, key, value)
+        return self
+
+    def clone(self) -> PerturbationModel:
+        """A new, unfitted model with the same hyperparameters (deep-copied)."""
+        return type(self)(**copy.deepcopy(self.get_params()))
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "n_genes_")
+
+    def fit(
+        self, ds: PerturbDataset, train_idx: Any, val_idx: Any = None, *, seed: int = 0
+    ) -> PerturbationModel:
         """Learn from rows ``train_idx`` of ``ds`` (controls among them are allowed).
 
         Parameters
@@ -159,7 +145,12 @@ class PerturbationModel:
             The dataset.
         train_idx
             Row indices, shape (n_train,); control rows are used only by models that need
-            control expression (ridge, latent_shift), never as perturbation examples.
+            control expression (ridge, latent_shift, the torch models' cell encoder), never
+            as perturbation examples.
+        val_idx
+            Optional OOD-validation row indices, shape (n_val,), disjoint from
+            ``train_idx``: used for early stopping and model selection only (their
+            controls are ignored). Models without such choices ignore them.
         seed
             Seed for any randomness.
 
@@ -172,13 +163,42 @@ class PerturbationModel:
         if pert_idx.size == 0:
             msg = "train_idx holds no perturbed (non-control) rows; a model needs at least one to learn from"
             raise InputError(msg)
+        val = np.zeros(0, dtype=np.int64) if val_idx is None else check_indices(ds, val_idx, "val_idx")
+        if np.intersect1d(val, idx).size:
+            msg = f"val_idx and train_idx share {np.intersect1d(val, idx).size} rows; they must be disjoint"
+            raise InputError(msg)
         self.train_idx_ = idx
         self.n_genes_ = ds.n_genes
         self.var_names_ = list(ds.var)
         self.seed_ = int(seed)
-        self._fit(ds, pert_idx, int(seed))
-        self._fit_residual_variance(ds, pert_idx)
+        self._fit_with_validation(ds, pert_idx, int(seed), val[~ds.is_control[val]])
+        if self._residual_variance:
+            self._fit_residual_variance(ds, pert_idx)
         return self
+
+    # -- persistence -----------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the fitted model into folder ``path`` atomically.
+
+        ``model.json`` (format, name, hyperparameters) and ``state.pkl`` (the learned
+        attributes, pickled: load only folders you made or trust).
+        """
+        if not self.is_fitted:
+            msg = f"model {self.name!r} is not fitted; nothing to save"
+            raise InputError(msg)
+        state = {k: v for k, v in vars(self).items() if k.endswith("_")}
+        buffer = io.BytesIO()
+        pickle.dump(state, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        header = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "name": self.name,
+            "params": self.get_params(),
+        }
+        with output_dir(path, overwrite=overwrite, what="model folder") as tmp:
+            write_text(tmp / "model.json", dumps_json(header))
+            write_bytes(tmp / "state.pkl", buffer.getvalue())
+        return Path(path)
 
     def predict(self, ds: PerturbDataset, idx: Any) -> tuple[np.ndarray, np.ndarray]:
         """Predicted delta mean and variance for rows ``idx``.
@@ -205,33 +225,82 @@ class PerturbationModel:
             )
             raise InputError(msg)
         idx = check_indices(ds, idx, "idx")
-        mean = self._predict_mean(ds, idx)
-        var = self._predict_var(ds, idx)
-        return mean.astype(np.float32), var.astype(np.float32)
+        # Row blocks into float32 outputs: no float64 (n, n_genes) intermediate at scale.
+        mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        var = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        step = 4 * ds.block_rows()
+        for start in range(0, idx.size, step):
+            rows = idx[start : start + step]
+            m, v = self._predict_mean_var(ds, rows)
+            mean[start : start + rows.size] = m
+            var[start : start + rows.size] = np.maximum(v, VAR_FLOOR)
+        return mean, var
 
     # -- subclass hooks --------------------------------------------------------------
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
         raise NotImplementedError
 
+    def _fit_with_validation(
+        self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int, val_pert_idx: np.ndarray
+    ) -> None:
+        # Models that select on validation rows (early stopping) override this.
+        self._fit(ds, pert_idx, seed)
+
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _predict_mean_var(self, ds: PerturbDataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._predict_mean(ds, idx), self._predict_var(ds, idx)
+
     # -- residual variance -----------------------------------------------------------
     def _fit_residual_variance(self, ds: PerturbDataset, pert_idx: np.ndarray) -> None:
-        """Per-gene mean squared training residual, per context and overall."""
-        fitted = self._predict_mean(ds, pert_idx)
-        resid2 = (np.asarray(ds.delta[pert_idx], dtype=np.float64) - fitted) ** 2
-        contexts = ds.obs["context_id"].to_numpy()[pert_idx]
-        groups, means, counts = group_means(resid2, contexts)
+        """Per-gene mean squared training residual, per context and overall (row blocks)."""
+        ctx_codes, contexts = pd.factorize(pd.Series(ds.obs["context_id"].to_numpy()[pert_idx]), sort=True)
+        sums = np.zeros((len(contexts), ds.n_genes))
+        for start, stop, delta in ds.iter_rows(pert_idx, "delta"):
+            resid2 = (np.asarray(delta, dtype=np.float64) - self._predict_mean(ds, pert_idx[start:stop])) ** 2
+            code = ctx_codes[start:stop]
+            sums += (
+                sp.csr_matrix(
+                    (np.ones(code.size), (code, np.arange(code.size))), shape=(len(contexts), code.size)
+                )
+                @ resid2
+            )
+        counts = np.bincount(ctx_codes, minlength=len(contexts))
+        means = sums / np.maximum(counts, 1)[:, None]
         keep = counts >= 2
-        self.resid_var_global_ = np.maximum(resid2.mean(axis=0), VAR_FLOOR)
-        self.resid_var_context_ = dict(zip(groups[keep], np.maximum(means[keep], VAR_FLOOR), strict=True))
+        self.resid_var_global_ = np.maximum(sums.sum(axis=0) / max(len(pert_idx), 1), VAR_FLOOR)
+        self.resid_var_context_ = dict(
+            zip(np.asarray(contexts)[keep], np.maximum(means[keep], VAR_FLOOR), strict=True)
+        )
 
     def _predict_var(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         contexts = ds.obs["context_id"].to_numpy()[idx]
         uniq, inverse = np.unique(contexts, return_inverse=True)
         table = np.stack([self.resid_var_context_.get(c, self.resid_var_global_) for c in uniq])
         return table[inverse]
+
+
+def load_model(path: str | os.PathLike[str]) -> PerturbationModel:
+    """Read a model folder written by :meth:`PerturbationModel.save`."""
+    folder = Path(path)
+    head_path = folder / "model.json"
+    if not head_path.is_file() or not (folder / "state.pkl").is_file():
+        msg = f"{folder} is not a saved model: expected model.json and state.pkl in it"
+        raise InputError(msg)
+    header = json.loads(head_path.read_text())
+    if header.get("format") != MODEL_FORMAT or header.get("format_version", 0) > MODEL_FORMAT_VERSION:
+        msg = (
+            f"{head_path} has format {header.get('format')!r} v{header.get('format_version')!r}; "
+            f"this PerturbFM reads {MODEL_FORMAT!r} <= v{MODEL_FORMAT_VERSION}"
+        )
+        raise InputError(msg)
+    model = get_model(header["name"], **header["params"])
+    with (folder / "state.pkl").open("rb") as handle:
+        state = pickle.load(handle)  # our own format (see save): trusted input only
+    for key, value in state.items():
+        setattr(model, key, value)
+    return model
 
 
 def pert_keys(ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
@@ -256,5 +325,6 @@ __all__ = [
     "check_indices",
     "get_model",
     "group_means",
+    "load_model",
     "register_model",
 ]

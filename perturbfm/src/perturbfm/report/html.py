@@ -197,7 +197,7 @@ def _scatter_panels(
         + obs["context_id"].to_numpy()[idx].astype(object)
     )
     groups, pred_means, _ = group_means(mean, keys)
-    _, true_means, _ = group_means(np.asarray(ds.delta[idx], dtype=np.float64), keys)
+    _, true_means, _ = ds.group_means_by(idx, keys, "delta")  # row blocks, not a dense copy
     per = metrics.get(RANK_METRIC[0], {}).get("per_perturbation", {})
     score = {p: v.get(RANK_METRIC[1]) for p, v in per.items() if v.get(RANK_METRIC[1]) is not None}
     pert_of = np.array([g.split(" | ")[0] for g in groups], dtype=object)

@@ -131,7 +131,7 @@ def predictions_from_h5ad(
         pos = np.asarray(pos_list, dtype=np.int64)
         frows = rows_file[np.asarray(file_groups[key], dtype=np.int64)]
         pred = _dense(x[frows])[:, gene_pos]
-        ctrl = np.asarray(ds.X_control[test[pos]], dtype=np.float64)
+        ctrl = np.asarray(ds.rows(test[pos], "control"), dtype=np.float64)
         if frows.size == pos.size:
             modes["cell"] += 1
             mean[pos] = pred - ctrl
@@ -195,7 +195,7 @@ def export_run(
         for ctx in np.unique(ctx_all[inputs.test_idx]):
             sel = ctx_all[inputs.test_idx] == ctx
             rows, ctrl = inputs.test_idx[sel], inputs.control_idx[ctx_all[inputs.control_idx] == ctx]
-            pred = np.asarray(ds.X_control[rows], dtype=np.float64) + preds["mean"][sel]
+            pred = np.asarray(ds.rows(rows, "control"), dtype=np.float64) + preds["mean"][sel]
             n_neg = int((pred < 0).sum())
             pred = np.maximum(pred, 0.0)
             pert = obs["pert_id"].to_numpy().astype(str)[rows]
@@ -211,9 +211,9 @@ def export_run(
                 },
                 index=[f"cell{i}" for i in range(rows.size + ctrl.size)],
             )
-            x_ctrl = np.asarray(ds.X_pert[ctrl], dtype=np.float32)
+            x_ctrl = np.asarray(ds.rows(ctrl, "pert"), dtype=np.float32)
             real = ad.AnnData(
-                X=np.vstack([np.asarray(ds.X_pert[rows], dtype=np.float32), x_ctrl]), obs=o, var=genes
+                X=np.vstack([np.asarray(ds.rows(rows, "pert"), dtype=np.float32), x_ctrl]), obs=o, var=genes
             )
             predicted = ad.AnnData(X=np.vstack([pred.astype(np.float32), x_ctrl]), obs=o.copy(), var=genes)
             meta = {"run": run.name, "context": str(ctx), "n_negative_clipped": n_neg}

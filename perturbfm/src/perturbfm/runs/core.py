@@ -25,7 +25,7 @@ from omicsrun.hashing import sha256_file, sha256_json
 from omicsrun.manifest import run_manifest
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.runs.ids import make_run_id
-from perturbfm.runs.predictions import load_predictions, predictions_bytes
+from perturbfm.runs.predictions import load_predictions, write_predictions
 
 PathLike = str | os.PathLike[str]
 
@@ -127,7 +127,7 @@ def _validation(inputs: RunInputs, val_mean: np.ndarray | None) -> dict[str, Any
         + obs["context_id"].astype(str).to_numpy()[inputs.val_idx]
     )
     code = np.unique(keys, return_inverse=True)[1]
-    true = np.asarray(inputs.ds.delta[inputs.val_idx], dtype=np.float64)[:, cols]
+    true = np.asarray(inputs.ds.rows(inputs.val_idx, "delta", genes=cols), dtype=np.float64)
     return validation_scores(np.asarray(val_mean, dtype=np.float64)[:, cols], true, code)
 
 
@@ -143,6 +143,9 @@ def _write_run(
     val: tuple[np.ndarray, np.ndarray | None] | None = None,
     overwrite: bool = False,
     run_name: str | None = None,
+    extra_arrays: dict[str, np.ndarray] | None = None,
+    extra_uncertainty: dict[str, Any] | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
     from perturbfm.report import render_run_report
     from perturbfm.runs.relative import baseline_globals, metric_tables, relative_scores, table_bytes
@@ -150,6 +153,8 @@ def _write_run(
     run_name = run_name or run_dir.name  # run_dir may be the build folder of a claimed run
 
     metrics = _evaluate(inputs, mean, var, seed, None if val is None else val[1])
+    if extra_uncertainty:  # e.g. the conformal panel of a model run
+        metrics["uncertainty"].update(extra_uncertainty)
     metrics["baseline_relative"] = relative_scores(metrics, baseline_globals(inputs, seed))
     metrics["validation"] = _validation(inputs, None if val is None else val[0])
     tables = {name: table_bytes(t) for name, t in metric_tables(metrics).items()}
@@ -182,9 +187,14 @@ def _write_run(
     with output_dir(run_dir, overwrite=overwrite, what="run") as tmp:
         write_json(tmp / "config.json", manifest)
         write_text(tmp / "split_hash.txt", split_hash + "\n")
-        write_bytes(
+        write_predictions(
             tmp / "predictions.npz",
-            predictions_bytes(mean, var, inputs.test_idx, val=val, val_idx=inputs.val_idx),
+            mean,
+            var,
+            inputs.test_idx,
+            val=val,
+            val_idx=inputs.val_idx,
+            extra=extra_arrays,
         )
         write_json(tmp / "metrics.json", metrics)
         for name, (parquet, csv) in tables.items():
@@ -192,6 +202,8 @@ def _write_run(
             write_bytes(tmp / f"{name}.csv", csv)
         write_json(tmp / "calibration.json", metrics["uncertainty"])
         write_text(tmp / "report.html", html)
+        if write_extra is not None:
+            write_extra(tmp)
     return run_dir
 
 
@@ -366,12 +378,12 @@ def eval_predictions(
             inputs=inputs,
             config=config,
             config_hash=config_hash,
-            mean=mean.astype(np.float32),
-            var=None if var is None else var.astype(np.float32),
+            mean=mean.astype(np.float32, copy=False),
+            var=None if var is None else var.astype(np.float32, copy=False),
             seed=seed,
             val=None
             if val is None or val[1] is None
-            else (val[0].astype(np.float32), val[1].astype(np.float32)),
+            else (val[0].astype(np.float32, copy=False), val[1].astype(np.float32, copy=False)),
             overwrite=overwrite,
             run_name=Path(out_dir).name,
         )

@@ -9,6 +9,13 @@ Rules shared by every spec
   out (``unused_idx``) so the test set holds only contexts under test.
 - **Validation**: a seeded ``val_fraction`` of the cells of every training (perturbation,
   context) group (rounded per group), plus the validation quarter of the controls.
+- **OOD validation** (format 2): a seeded ``ood_val_fraction`` of the training units of the
+  test axis's kind is moved out of training into ``ood_val_idx`` (perturbed cells only):
+  combinations for ``combo``, perturbation ids for ``perturbation_ood``, (perturbation,
+  context) pairs for ``covariate_transfer``, and for ``context_ood``/``loco`` the
+  perturbations of one seeded training context (so validation, like test, asks for groups
+  never seen in that context). At least one unit when there are two or more candidates,
+  never all; drawn from a generator of its own so the test part does not depend on it.
 - **Metric genes**: the top ``n_hvg`` genes by variance of ``X_pert`` over the training rows
   only (default ``min(n_genes, 2000)``), so the gene selection cannot leak test data and is
   part of the split's hash.
@@ -34,6 +41,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from omicsrun import InputError
 from omicsrun.errors import check_seed
@@ -45,7 +53,7 @@ SPEC_NAMES: tuple[str, ...] = get_args(SpecName)
 CONTROL_FRACTIONS = (0.5, 0.25, 0.25)
 DEFAULT_MAX_HVG = 2000
 
-_COMMON = {"n_hvg": None, "val_fraction": 0.1}
+_COMMON = {"n_hvg": None, "val_fraction": 0.1, "ood_val_fraction": 0.15}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "context_ood": {"holdout_contexts": None},
     "loco": {"fold": None, "n_folds": None, "holdout_contexts": None},  # the last two are derived
@@ -55,7 +63,6 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Filled in by resolve_spec (kept in the resolved spec, so it can be passed back in).
 _DERIVED: dict[str, tuple[str, ...]] = {"loco": ("n_folds", "holdout_contexts")}
-_ROW_BLOCK = 16384
 
 
 def spec_parameters(name: str) -> list[str]:
@@ -112,6 +119,7 @@ def resolve_spec(spec: dict[str, Any] | str, ds: PerturbDataset) -> dict[str, An
         raise InputError(msg)
     out["n_hvg"] = int(out["n_hvg"])
     out["val_fraction"] = _fraction(out, "val_fraction", allow_zero=True)
+    out["ood_val_fraction"] = _fraction(out, "ood_val_fraction", allow_zero=True)
     if name == "loco":
         fold = out["fold"]
         if not isinstance(fold, (int, np.integer)) or not 0 <= fold < len(contexts):
@@ -254,17 +262,69 @@ def _heldout_groups(
     return test, axes, dict(transfer)
 
 
-def _top_variance_genes(x: np.ndarray, rows: np.ndarray, n_top: int) -> np.ndarray:
-    """Indices of the ``n_top`` genes of largest variance over ``rows``, read in row blocks."""
-    total = np.zeros(x.shape[1])
-    total_sq = np.zeros(x.shape[1])
-    for start in range(0, rows.size, _ROW_BLOCK):
-        block = np.asarray(x[rows[start : start + _ROW_BLOCK]], dtype=np.float64)
-        total += block.sum(axis=0)
-        total_sq += np.square(block).sum(axis=0)
+def _ood_val_rows(
+    spec: dict[str, Any], obs: pd.DataFrame, test: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Boolean mask of OOD-validation rows: held-out training units of the test axis's kind."""
+    fraction = spec["ood_val_fraction"]
+    pert = obs["pert_id"].to_numpy(dtype=object)
+    ctx = obs["context_id"].to_numpy(dtype=object)
+    ctrl = obs["is_control"].to_numpy(dtype=bool)
+    n_genes_per = obs["pert_genes"].map(len).to_numpy()
+    fit = ~ctrl & ~test
+    none = np.zeros(len(obs), dtype=bool)
+    if fraction == 0 or not fit.any():
+        return none
+
+    def pick(rows: np.ndarray) -> list[str]:
+        cands = sorted(map(str, pd.unique(pert[rows])))
+        return _choose(rng, cands, fraction) if len(cands) >= 2 else []
+
+    name = spec["name"]
+    if name in {"context_ood", "loco"}:
+        contexts = sorted(map(str, pd.unique(ctx[fit])))
+        chosen = contexts[int(rng.integers(len(contexts)))]
+        rows = fit & (ctx == chosen)
+        return rows & _isin(pert, pick(rows))
+    if name == "perturbation_ood":
+        rows = fit & (n_genes_per == 1) if spec["perturbations"] == "singles" else fit
+        return rows & _isin(pert, pick(rows))
+    if name == "combo":
+        scope = fit if spec["context"] is None else fit & (ctx == spec["context"])
+        rows = scope & (n_genes_per >= 2)
+        return rows & _isin(pert, pick(rows))
+    # covariate_transfer: (perturbation, context) pairs of perturbations trained in >= 2 contexts
+    pairs = obs.loc[fit, ["pert_id", "context_id"]].drop_duplicates()
+    n_ctx = pairs.groupby("pert_id")["context_id"].nunique()
+    multi = n_ctx.index[n_ctx >= 2]
+    held = pick(fit & _isin(pert, multi))
+    chosen_pairs = []
+    for p in held:
+        options = sorted(pairs.loc[pairs["pert_id"] == p, "context_id"])
+        chosen_pairs.append((p, options[int(rng.integers(len(options)))]))
+    return fit & pd.MultiIndex.from_arrays([pert, ctx]).isin(chosen_pairs)
+
+
+def _top_variance_genes(ds: PerturbDataset, rows: np.ndarray, n_top: int) -> np.ndarray:
+    """Indices of the ``n_top`` genes of largest ``X_pert`` variance over ``rows``.
+
+    Read in row blocks (sparse blocks stay sparse); float64 sums of values and squares.
+    """
+    n_genes = ds.n_genes
+    total = np.zeros(n_genes)
+    total_sq = np.zeros(n_genes)
+    for _, _, block in ds.iter_rows(rows, "pert", sparse=ds.is_sparse):
+        if sp.issparse(block):
+            block = block.astype(np.float64)
+            total += np.asarray(block.sum(axis=0)).ravel()
+            total_sq += np.asarray(block.multiply(block).sum(axis=0)).ravel()
+        else:
+            block = np.asarray(block, dtype=np.float64)
+            total += block.sum(axis=0)
+            total_sq += np.square(block).sum(axis=0)
     mean = total / max(rows.size, 1)
     var = total_sq / max(rows.size, 1) - mean**2
-    order = np.lexsort((np.arange(x.shape[1]), -np.round(np.asarray(var), 12)))  # ties: lower index first
+    order = np.lexsort((np.arange(n_genes), -np.round(np.asarray(var), 12)))  # ties: lower index first
     return np.sort(order[:n_top]).astype(np.int64)
 
 
@@ -325,14 +385,16 @@ def create_split(ds: PerturbDataset, spec: dict[str, Any] | str, *, seed: int, d
     ctrl_part = np.where((ctrl_part == 2) & ~tested_ctx[ctx_codes[ctrl]], 3, ctrl_part)
     part[ctrl] = ctrl_part
     part[test] = 2
+    ood_val = _ood_val_rows(resolved, obs, test, np.random.default_rng([seed, 2]))
+    part[ood_val] = 4
     # Perturbed training rows: val_fraction of each (perturbation, context) group.
-    fit_rows = ~ctrl & ~test
+    fit_rows = ~ctrl & ~test & ~ood_val
     group_codes, _ = pd.factorize(obs.loc[fit_rows, "pert_id"] + "\x1f" + obs.loc[fit_rows, "context_id"])
     rank, size = _within_group_rank(rng, group_codes.astype(np.int64))
     part[fit_rows] = np.where(rank < np.round(size * resolved["val_fraction"]), 1, 0)
 
     train_idx = np.flatnonzero(part == 0)
-    metric_genes = _top_variance_genes(ds.X_pert, train_idx, resolved["n_hvg"])
+    metric_genes = _top_variance_genes(ds, train_idx, resolved["n_hvg"])
     return Split(
         spec=resolved,
         seed=int(seed),
@@ -341,6 +403,7 @@ def create_split(ds: PerturbDataset, spec: dict[str, Any] | str, *, seed: int, d
         val_idx=np.flatnonzero(part == 1),
         test_idx=np.flatnonzero(part == 2),
         unused_idx=np.flatnonzero(part == 3),
+        ood_val_idx=np.flatnonzero(part == 4),
         ood_axes=ood_axes,
         labels=labels,
         metric_genes=metric_genes,

@@ -11,8 +11,9 @@ from omicsrun import InputError
 from omicsrun.hashing import sha256_json
 
 SPLIT_FORMAT = "perturbfm-split"
-SPLIT_FORMAT_VERSION = 1
-_INDEX_FIELDS = ("train_idx", "val_idx", "test_idx", "unused_idx", "metric_genes")
+SPLIT_FORMAT_VERSION = 2
+"""2 added ``ood_val_idx`` (the OOD-validation part); version 1 files still load, without it."""
+_INDEX_FIELDS = ("train_idx", "val_idx", "test_idx", "unused_idx", "ood_val_idx", "metric_genes")
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +41,13 @@ class Split:
     metric_genes
         Sorted int64 gene indices metrics use: the top ``spec["n_hvg"]`` genes by variance of
         ``X_pert`` over the training rows only.
+    ood_val_idx
+        OOD-validation rows (format 2): perturbed cells of held-out units of the same kind
+        as the test axis (perturbations, combinations, (perturbation, context) pairs) that
+        are not in test and not in training; for early stopping, model selection and
+        conformal calibration. Empty in a format-1 split.
+    format_version
+        Format the split was written in (1 files are read as they are, hash included).
     unused_idx
         Control rows in no part: the test quarter of the controls of contexts that hold no
         test perturbation (kept out of train so every context trains on half its controls,
@@ -58,6 +66,8 @@ class Split:
     labels: dict[str, Any]
     metric_genes: np.ndarray
     unused_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ood_val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    format_version: int = SPLIT_FORMAT_VERSION
     frozen_hash: str = ""
 
     def __post_init__(self) -> None:
@@ -65,9 +75,11 @@ class Split:
             arr = np.asarray(getattr(self, name), dtype=np.int64).reshape(-1)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        parts = np.concatenate([self.train_idx, self.val_idx, self.test_idx, self.unused_idx])
+        parts = np.concatenate(
+            [self.train_idx, self.val_idx, self.test_idx, self.unused_idx, self.ood_val_idx]
+        )
         if np.unique(parts).size != parts.size:
-            msg = "split parts overlap: a row appears in more than one of train/val/test/unused"
+            msg = "split parts overlap: a row appears in more than one of train/val/test/unused/ood_val"
             raise InputError(msg)
         digest = sha256_json(self.content())
         if self.frozen_hash and self.frozen_hash != digest:
@@ -82,11 +94,22 @@ class Split:
     def name(self) -> str:
         return str(self.spec["name"])
 
+    def require_ood_val(self, what: str) -> np.ndarray:
+        """``ood_val_idx``, or InputError saying why a format-1 split lacks it."""
+        if self.format_version < 2:
+            msg = (
+                f"split {self.frozen_hash[:12]} is format v{self.format_version}: it has no OOD-validation "
+                f"part, which {what} needs; recreate it with 'perturbfm splits create' (same spec and seed)"
+            )
+            raise InputError(msg)
+        return self.ood_val_idx
+
     def content(self) -> dict[str, Any]:
         """Everything the hash covers, as plain JSON values."""
+        extra = {"ood_val_idx": self.ood_val_idx.tolist()} if self.format_version >= 2 else {}
         return {
             "format": SPLIT_FORMAT,
-            "format_version": SPLIT_FORMAT_VERSION,
+            "format_version": self.format_version,
             "spec": self.spec,
             "seed": int(self.seed),
             "data_hash": self.data_hash,
@@ -94,6 +117,7 @@ class Split:
             "val_idx": self.val_idx.tolist(),
             "test_idx": self.test_idx.tolist(),
             "unused_idx": self.unused_idx.tolist(),
+            **extra,
             "ood_axes": self.ood_axes,
             "labels": self.labels,
             "metric_genes": self.metric_genes.tolist(),
@@ -122,6 +146,8 @@ class Split:
                 val_idx=np.asarray(data["val_idx"], dtype=np.int64),
                 test_idx=np.asarray(data["test_idx"], dtype=np.int64),
                 unused_idx=np.asarray(data.get("unused_idx", []), dtype=np.int64),
+                ood_val_idx=np.asarray(data.get("ood_val_idx", []) if version >= 2 else [], dtype=np.int64),
+                format_version=version,
                 ood_axes=dict(data["ood_axes"]),
                 labels=dict(data["labels"]),
                 metric_genes=np.asarray(data["metric_genes"], dtype=np.int64),
@@ -144,6 +170,8 @@ class Split:
             "n_val": int(self.val_idx.size),
             "n_test": int(self.test_idx.size),
             "n_unused": int(self.unused_idx.size),
+            "n_ood_val": int(self.ood_val_idx.size),
+            "format_version": self.format_version,
             "n_metric_genes": int(self.metric_genes.size),
             "ood_axes": self.ood_axes,
         }

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from perturbfm.data.dataset import PerturbDataset
-from perturbfm.models.base import group_means, register_model
+from perturbfm.models.base import register_model
 from perturbfm.models.baselines.means import PerPerturbationMean, lookup_rows
 
 _SEP = "\x1f"
@@ -26,15 +26,16 @@ class Additive(PerPerturbationMean):
     """
 
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        delta = self._fit_pert_means(ds, pert_idx)
+        self._fit_pert_means(ds, pert_idx)
         genes = ds.obs["pert_genes"].to_numpy()[pert_idx]
         single = np.fromiter((len(g) == 1 for g in genes), dtype=bool, count=len(genes))
         single_gene = np.array([g[0] for g in genes[single]], dtype=object)
         ctx = ds.obs["context_id"].to_numpy()[pert_idx][single].astype(object)
         if single.any():
-            self.genes_, self.gene_means_, _ = group_means(delta[single], single_gene)
-            self.gene_contexts_, self.gene_context_means_, _ = group_means(
-                delta[single], single_gene + _SEP + ctx
+            rows = pert_idx[single]
+            self.genes_, self.gene_means_, _ = ds.group_means_by(rows, single_gene, "delta")
+            self.gene_contexts_, self.gene_context_means_, _ = ds.group_means_by(
+                rows, single_gene + _SEP + ctx, "delta"
             )
         else:
             empty = np.zeros((0, ds.n_genes))

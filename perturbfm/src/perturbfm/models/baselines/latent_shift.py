@@ -29,11 +29,11 @@ class LatentShift(PerturbationModel):
         self.n_components = n_components
 
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        x_ctrl = np.asarray(ds.X_control[self.train_idx_], dtype=np.float64)
+        x_ctrl = np.asarray(ds.rows(self.train_idx_, "control"), dtype=np.float64)
         k = int(min(self.n_components, x_ctrl.shape[0], x_ctrl.shape[1]))
         self.pca_ = PCA(n_components=k, svd_solver="full", random_state=seed).fit(x_ctrl)
         components = self.pca_.components_
-        shift = np.asarray(ds.delta[pert_idx], dtype=np.float64) @ components.T
+        shift = np.asarray(ds.rows(pert_idx, "delta"), dtype=np.float64) @ components.T
         self.global_shift_ = shift.mean(axis=0)
         self.perts_, self.pert_shifts_, _ = group_means(shift, pert_keys(ds, pert_idx))
 

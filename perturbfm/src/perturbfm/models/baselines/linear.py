@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from omicsrun import InputError
 from perturbfm.data.dataset import PerturbDataset
-from perturbfm.models.base import PerturbationModel, group_means, pert_keys, register_model
+from perturbfm.models.base import PerturbationModel, pert_keys, register_model
 
 EmbeddingMode = Literal["auto", "gene", "training"]
 _MODES = ("auto", "gene", "training")
@@ -126,8 +126,8 @@ class LinearModel(PerturbationModel):
             )
             raise InputError(msg)
         keys = pert_keys(ds, pert_idx)
-        perts, y_means, _ = group_means(np.asarray(ds.delta[pert_idx], dtype=np.float64), keys)
-        _, x_means, _ = group_means(np.asarray(ds.X_pert[pert_idx], dtype=np.float64), keys)
+        perts, y_means, _ = ds.group_means_by(pert_idx, keys, "delta")  # row blocks
+        _, x_means, _ = ds.group_means_by(pert_idx, keys, "pert")
         y = y_means.T  # genes x perturbations
         self.row_means_ = y.mean(axis=1)
         # prcomp on the genes x perturbations expression matrix: genes are the observations.

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from perturbfm.data.dataset import PerturbDataset
-from perturbfm.models.base import PerturbationModel, group_means, pert_context_keys, pert_keys, register_model
+from perturbfm.models.base import PerturbationModel, pert_context_keys, pert_keys, register_model
 
 
 def lookup_rows(table: pd.Index, values: np.ndarray, keys: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -51,7 +51,8 @@ class GlobalMean(PerturbationModel):
     """The mean training delta over all perturbed cells, for every cell."""
 
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        self.global_mean_ = np.asarray(ds.delta[pert_idx], dtype=np.float64).mean(axis=0)
+        mean, _, _ = ds.group_moments(pert_idx, np.zeros(len(pert_idx), dtype=np.int64), 1, "delta")
+        self.global_mean_ = mean[0]
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.global_mean_, (len(idx), ds.n_genes)).copy()
@@ -67,13 +68,10 @@ class PerPerturbationMean(PerturbationModel):
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
         self._fit_pert_means(ds, pert_idx)
 
-    def _fit_pert_means(self, ds: PerturbDataset, pert_idx: np.ndarray) -> np.ndarray:
-        """Set ``global_mean_``, ``perts_`` and ``pert_means_``; return the training deltas
-        (float64, shape (len(pert_idx), n_genes)) for subclasses that fit more."""
-        delta = np.asarray(ds.delta[pert_idx], dtype=np.float64)
-        self.global_mean_ = delta.mean(axis=0)
-        self.perts_, self.pert_means_, _ = group_means(delta, pert_keys(ds, pert_idx))
-        return delta
+    def _fit_pert_means(self, ds: PerturbDataset, pert_idx: np.ndarray) -> None:
+        """Set ``global_mean_``, ``perts_`` and ``pert_means_`` (row blocks of the training deltas)."""
+        self.perts_, self.pert_means_, counts = ds.group_means_by(pert_idx, pert_keys(ds, pert_idx), "delta")
+        self.global_mean_ = (counts @ self.pert_means_) / max(int(counts.sum()), 1)
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         return lookup_rows(self.perts_, self.pert_means_, pert_keys(ds, idx), self.global_mean_)
@@ -87,8 +85,9 @@ class PerPerturbationContextMean(PerPerturbationMean):
     """
 
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        delta = self._fit_pert_means(ds, pert_idx)
-        self.pert_contexts_, self.pert_context_means_, _ = group_means(delta, pert_context_keys(ds, pert_idx))
+        self._fit_pert_means(ds, pert_idx)
+        keys = pert_context_keys(ds, pert_idx)
+        self.pert_contexts_, self.pert_context_means_, _ = ds.group_means_by(pert_idx, keys, "delta")
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
         return lookup_rows(

@@ -26,12 +26,12 @@ class RidgeDelta(PerturbationModel):
         self.alpha = alpha
 
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:
-        x = np.asarray(ds.X_control[pert_idx], dtype=np.float64)
-        y = np.asarray(ds.delta[pert_idx], dtype=np.float64)
+        x = np.asarray(ds.rows(pert_idx, "control"), dtype=np.float64)
+        y = np.asarray(ds.rows(pert_idx, "delta"), dtype=np.float64)
         reg = _SkRidge(alpha=float(self.alpha), fit_intercept=True, solver="auto").fit(x, y)
         self.coef_ = reg.coef_  # (n_genes_out, n_genes_in)
         self.intercept_ = reg.intercept_
 
     def _predict_mean(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
-        x = np.asarray(ds.X_control[idx], dtype=np.float64)
+        x = np.asarray(ds.rows(idx, "control"), dtype=np.float64)
         return x @ self.coef_.T + self.intercept_
