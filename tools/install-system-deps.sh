@@ -3,35 +3,10 @@
 #   r-base-core + r-cran-wgcna       (wgcna backend, R tests)
 #   r-bioc-org.hs.eg.db, r-bioc-go.db (gene names, GO/KEGG enrichment; read with sqlite3)
 #   r-bioc-org.mm.eg.db               (mouse; installed only where Debian has a candidate)
-#   chromium                          (the report's browser test)
+#   chromium                          (the browser tests of both tools' reports)
+# (PerturbFM's `graphs build --from orgdb` reads the same org.Hs.eg.db file.)
 # Needs root and apt-get; elsewhere it says what to install and carries on (all are optional).
 set -euo pipefail
-# Headless chromium renders the PerturbFM report and leaderboard in the `browser` tests.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing chromium with apt-get" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  else
-    echo "warning: chromium not found; the browser tests need it (apt-get install chromium)" >&2
-  fi
-fi
-# PerturbFM `graphs build --from orgdb`: Debian's org.Hs.eg.db SQLite (GO, KEGG, symbols).
-# r-bioc-org.mm.eg.db (mouse) is installed too where Debian has a candidate for it.
-ORGDB_HS=/usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite
-if [ ! -f "$ORGDB_HS" ]; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing r-bioc-org.hs.eg.db with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends r-bioc-org.hs.eg.db >/dev/null
-    if apt-cache policy r-bioc-org.mm.eg.db 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      apt-get install -y -qq --no-install-recommends r-bioc-org.mm.eg.db >/dev/null
-    fi
-  else
-    echo "warning: $ORGDB_HS not found; install r-bioc-org.hs.eg.db for 'perturbfm graphs build --from orgdb'" >&2
-  fi
-fi
 have_wgcna() { command -v Rscript >/dev/null 2>&1 && Rscript -e 'suppressMessages(library(WGCNA))' >/dev/null 2>&1; }
 have_file() { [ -e "$1" ]; }
 missing=()
