@@ -82,3 +82,43 @@ def test_null_benchmark_reports_calibration(tmp_path):
     calib = entry["null_calibration"]
     assert calib["spurious_modules_per_10k_features"] <= 1.0 or calib["n_spurious_modules"] <= 1
     assert calib["n_features"] > 500
+
+
+@pytest.mark.parametrize(
+    ("fixture", "traits", "options"),
+    [
+        ("null_lib10x_2k", ["Dx", "severity", "age", "batch", "sex"], {}),
+        ("null_n24_2k", ["Dx", "severity", "age", "batch", "sex"], {}),
+        # Depth itself: only with library size regressed does a 10x depth range leave random
+        # gene sets' eigengenes uncorrelated with it (without: 30 % of them at p < 0.05).
+        ("null_lib10x_2k", ["library_factor"] * 5, {"regress_library_size": True}),
+    ],
+)
+def test_trait_table_holds_its_nominal_rate_on_a_null(fixture, traits, options):
+    # No feature is tied to any trait in null_v1, so eigengenes of arbitrary gene sets, built
+    # and tested exactly as a fit does, must reject at p < 0.05 about 5 % of the time. 60
+    # random 15-gene modules x 5 traits = 300 tests; a binomial 99.9 % interval around 0.05
+    # is about [0.02, 0.09] (an anti-conservative test, e.g. wrong degrees of freedom or depth
+    # leaking into the eigengenes, lands far above it).
+    from scipy.stats import binom
+
+    from isograph.fit.stats import module_eigengenes, trait_associations
+
+    bundle = make_fixture("null_v1", fixture, seed=0)
+    features = build_features(bundle, **options)
+    genes = pd.unique(features.gene_ids)
+    rng = np.random.default_rng(7)
+    n_modules, size = 60, 15
+    chosen = rng.permutation(len(genes))[: n_modules * size].reshape(n_modules, size)
+    module_of = {genes[g]: f"M{m:03d}" for m in range(n_modules) for g in chosen[m]}
+    feature_module = np.array([module_of.get(g, "unassigned") for g in features.gene_ids])
+    ids = [f"M{m:03d}" for m in range(n_modules)]
+    eigengenes = module_eigengenes(features, feature_module, ids)
+    if len(set(traits)) == 1:  # one trait, 60 tests (without the regression 18 of them reject)
+        traits = traits[:1]
+    table = trait_associations(eigengenes.reset_index(drop=True), bundle.samples, traits)
+    n_tests = len(table)
+    assert n_tests == n_modules * len(traits)
+    n_reject = int((table["pvalue"] < 0.05).sum())
+    low, high = binom.ppf([0.0005, 0.9995], n_tests, 0.05)
+    assert low <= n_reject <= high, (n_reject, n_tests)
