@@ -66,7 +66,9 @@ def test_vae_attribution_and_integrated_gradients_on_a_real_fit(tmp_path):
         xt = torch.as_tensor(x, dtype=torch.float32)
         with torch.no_grad():
             z = handle.encoder_mean(xt)
-        sign = 1.0 if np.corrcoef(z[:, dim].numpy(), result.eigengene.to_numpy())[0, 1] >= 0 else -1.0
+        r_latent = np.corrcoef(z[:, dim].numpy(), result.eigengene.to_numpy())[0, 1]
+        np.testing.assert_allclose(ig["latent_eigengene_r"], r_latent, rtol=1e-4)
+        sign = 1.0 if r_latent >= 0 else -1.0
         exact = torch.autograd.functional.jacobian(handle.decoder, z.mean(dim=0, keepdim=True))[0, :, 0, dim]
         exact_of = pd.Series(sign * exact.numpy(), index=list(map(str, handle.feature_ids)))
         np.testing.assert_allclose(
@@ -75,6 +77,8 @@ def test_vae_attribution_and_integrated_gradients_on_a_real_fit(tmp_path):
             atol=2e-3 * max(1.0, exact_of.abs().max()),
         )
         assert len(ig) == len(handle.feature_ids)
+        assert (ig["latent_dim"] == handle.module_latent_dims[module_id]).all()
+        assert set(vae["feature_type"]) <= {"switch", "abundance"}
         assert (tmp_path / "explain" / module_id / "vae_drivers.parquet").is_file()
         assert (tmp_path / "explain" / module_id / "ig_attributions.parquet").is_file()
 
