@@ -32,6 +32,8 @@ def test_over_representation_matches_fisher_and_finds_planted_term():
         d = len(universe) - a - b - c
         ref = stats.fisher_exact([[a, b], [c, d]], alternative="greater").pvalue
         assert row["n_overlap"] == a
+        # The genes column lists the overlap, not the whole term.
+        assert set(row["genes"].split(",")) == members & set(module)
         assert row["pvalue"] == pytest.approx(ref, rel=1e-8)
     np.testing.assert_allclose(table["qvalue"], benjamini_hochberg(table["pvalue"].to_numpy()))
 

@@ -248,7 +248,7 @@ def attach_attributions(
         x = inputs.loc[eigengene.index, wanted].to_numpy(dtype=np.float64)
         e = eigengene.to_numpy(dtype=np.float64)
         if config.vae_attribution:
-            result.vae_drivers = vae_drivers(
+            table = vae_drivers(
                 handle,
                 x,
                 e,
@@ -258,13 +258,23 @@ def attach_attributions(
                 percentile_threshold=config.vae_percentile_threshold,
                 step=config.vae_step,
             )
+            # Seed 001's names alongside seed 003's: the feature type and decoded_response.
+            table["feature_type"] = table["feature_id"].str.rsplit(":", n=1).str[-1]
+            table["decoded_response"] = table["decoded_delta"]
+            result.vae_drivers = table
         if config.integrated_gradients:
             if module_id not in handle.module_latent_dims:
                 msg = f"the VAE has no latent dimension for module {module_id!r}"
                 raise InputError(msg)
             dim = int(handle.module_latent_dims[module_id])
-            sign, _ = _direction(handle, x, dim, e)
+            sign, z = _direction(handle, x, dim, e)
             attributions, _ = integrated_gradients(
                 handle, x, dim, baseline=config.ig_baseline, n_steps=config.ig_n_steps, sign=sign
             )
-            result.ig_attributions = ig_table(handle, attributions, result.gene_driver_table)
+            table = ig_table(handle, attributions, result.gene_driver_table)
+            # Seed 001's columns: mean_ig / mean_abs_ig, the latent dimension and its r with the eigengene.
+            table["mean_ig"] = table["ig_score"]
+            table["mean_abs_ig"] = table["ig_abs_mean"]
+            table["latent_dim"] = dim
+            table["latent_eigengene_r"] = float(np.corrcoef(z[:, dim], e)[0, 1])
+            result.ig_attributions = table

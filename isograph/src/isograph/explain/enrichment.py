@@ -100,8 +100,12 @@ def over_representation(
         p = stats.hypergeom.sf(overlap[hit] - 1, n_universe, sizes[hit], n_module)
         rows = np.flatnonzero(hit)
         # Member genes of every hit term at once: the nonzeros of (term rows x module genes).
+        # (A sparse-times-dense product can store explicit zeros: keep only true members.)
         members = sparse.coo_matrix(membership[rows].multiply(inside[None, :]))
-        pairs = pd.DataFrame({"row": members.row, "gene": labels[members.col]}).sort_values(["row", "gene"])
+        real = members.data != 0
+        pairs = pd.DataFrame({"row": members.row[real], "gene": labels[members.col[real]]}).sort_values(
+            ["row", "gene"]
+        )
         joined = pairs.groupby("row")["gene"].agg(",".join).reindex(range(len(rows)), fill_value="")
         expected = sizes[hit] * n_module / n_universe
         frame = pd.DataFrame(

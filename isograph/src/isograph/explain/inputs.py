@@ -63,6 +63,8 @@ def features_from_bundle(
         pseudocount=pseudocount,
         prior_count=float(config.get("prior_count", 2.0)),
         min_switch_transcripts=int(config.get("min_switch_transcripts", 2)),
+        depth_scaled_pseudocount=bool(config.get("depth_scaled_pseudocount", True)),
+        regress_library_size=bool(config.get("regress_library_size", False)),
         regress_covariates=bool(covariates),
         covariates=covariates or None,
     )

@@ -162,7 +162,9 @@ def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Fig
     """Dot plot of the top enriched terms per module: x module, size overlap, colour -log10 q."""
     table = enrichment.dropna(subset=["qvalue"]).sort_values("pvalue")
     table = table.groupby("module_id", sort=False).head(top_per_module)
-    fig = _figure(7.5, 0.28 * max(table["term_name"].nunique(), 3) + 1.8)
+    # Width grows with the number of columns (modules and their driver lists) so labels never collide.
+    n_columns = table["module_id"].nunique()
+    fig = _figure(max(7.5, 5.0 + 0.45 * n_columns), 0.28 * max(table["term_name"].nunique(), 3) + 1.8)
     ax = fig.add_subplot()
     if table.empty:
         ax.text(0.5, 0.5, "no enriched term", ha="center", va="center")
@@ -181,7 +183,7 @@ def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Fig
     score = -np.log10(np.maximum(table["qvalue"].to_numpy(dtype=np.float64), 1e-300))
     overlap = table["n_overlap"].to_numpy(dtype=np.float64)
     points = ax.scatter(x, y, s=25 + 175 * overlap / overlap.max(), c=score, cmap="viridis")
-    ax.set_xticks(range(len(modules)), modules, rotation=30, ha="right")
+    ax.set_xticks(range(len(modules)), modules, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlim(-0.6, len(modules) - 0.4)
     ax.invert_yaxis()
