@@ -88,7 +88,7 @@ def explain_module_command(
     from isograph.annotation.orgdb import find_orgdb
     from isograph.explain import ExplainConfig, explain_module
     from isograph.explain.core import read_fit_tables
-    from omicsrun.atomic import check_output_dir
+    from omicsrun.atomic import output_dir as commit_output
 
     if fit is None:
         msg = "--fit (or --artifact-dir) is required: the fit folder to explain"
@@ -117,47 +117,49 @@ def explain_module_command(
         ig_n_steps=ig_n_steps,
         ig_baseline=ig,  # type: ignore[arg-type]
     )
-    check_output_dir(output_dir, overwrite=overwrite, what="explain output")
-    gene_level = None
-    if bundle is not None:
-        if feature_table is not None or feature_meta is not None:
-            msg = "give either --bundle or --feature-table with --feature-meta, not both"
-            raise InputError(msg)
-        from isograph.bundle import read_bundle
-        from isograph.explain.inputs import features_from_bundle
+    # Claimed before any work: lock, writability, not an input; committed only when complete.
+    inputs = [fit, bundle, feature_table, feature_meta, module_score_table, annotation_table]
+    with commit_output(output_dir, overwrite=overwrite, what="explain output", inputs=inputs) as build:
+        gene_level = None
+        if bundle is not None:
+            if feature_table is not None or feature_meta is not None:
+                msg = "give either --bundle or --feature-table with --feature-meta, not both"
+                raise InputError(msg)
+            from isograph.bundle import read_bundle
+            from isograph.explain.inputs import features_from_bundle
 
-        data = read_bundle(bundle)
-        table, meta, gene_level = features_from_bundle(data, read_fit_tables(fit)["manifest"])
-    elif feature_table is not None and feature_meta is not None:
-        table = _read_table(feature_table, "feature table")
-        meta = _read_table(feature_meta, "feature metadata")
-    else:
-        msg = "give --bundle DIR, or both --feature-table and --feature-meta"
-        raise InputError(msg)
-    results = explain_module(
-        fit,
-        table,
-        meta,
-        module_ids=module_ids or None,
-        config=config,
-        output_dir=output_dir,
-        module_score_table=None
-        if module_score_table is None
-        else _read_table(module_score_table, "score table"),
-        annotation_table=None
-        if annotation_table is None
-        else _read_table(annotation_table, "annotation table"),
-        overwrite=overwrite,
-        gene_level_matrix=gene_level,
-    )
-    for module_id, result in results.items():
-        drivers = result.gene_driver_table
-        top = drivers[drivers["in_module"]].head(5)
-        names = ", ".join(
-            f"{n if isinstance(n, str) else g} ({r:+.2f})"
-            for g, n, r in zip(top["gene_id"], top["gene_name"], top["r"], strict=True)
+            data = read_bundle(bundle)
+            table, meta, gene_level = features_from_bundle(data, read_fit_tables(fit)["manifest"])
+        elif feature_table is not None and feature_meta is not None:
+            table = _read_table(feature_table, "feature table")
+            meta = _read_table(feature_meta, "feature metadata")
+        else:
+            msg = "give --bundle DIR, or both --feature-table and --feature-meta"
+            raise InputError(msg)
+        results = explain_module(
+            fit,
+            table,
+            meta,
+            module_ids=module_ids or None,
+            config=config,
+            output_dir=build,
+            module_score_table=None
+            if module_score_table is None
+            else _read_table(module_score_table, "score table"),
+            annotation_table=None
+            if annotation_table is None
+            else _read_table(annotation_table, "annotation table"),
+            overwrite=overwrite,
+            gene_level_matrix=gene_level,
         )
-        typer.echo(f"{module_id}: top drivers {names}")
+        for module_id, result in results.items():
+            drivers = result.gene_driver_table
+            top = drivers[drivers["in_module"]].head(5)
+            names = ", ".join(
+                f"{n if isinstance(n, str) else g} ({r:+.2f})"
+                for g, n, r in zip(top["gene_id"], top["gene_name"], top["r"], strict=True)
+            )
+            typer.echo(f"{module_id}: top drivers {names}")
     typer.echo(f"wrote {output_dir}")
 
 
@@ -180,15 +182,14 @@ def annotate_structure_command(
     """Label switch pairs: exon gain/loss, alternative TSS/TES, CDS and UTR changes, biotype switches."""
     from isograph.annotate.gtf import load_gtf
     from isograph.annotate.structure import annotate_switch_pairs, read_switch_pairs
-    from omicsrun.atomic import write_text
+    from omicsrun.commit import commit_file
 
-    if output.exists() and not overwrite:
-        msg = f"output {str(output)!r} already exists; choose a new path or pass --overwrite"
-        raise InputError(msg)
-    pairs = read_switch_pairs(switch_pairs)
-    table = load_gtf(gtf, cache=gtf_cache)
-    labelled = annotate_switch_pairs(table, pairs)
-    write_text(output, labelled.to_csv(sep="\t", index=False))
+    inputs = [gtf, switch_pairs, gtf_cache]
+    with commit_file(output, overwrite=overwrite, what="annotation output", inputs=inputs) as tmp:
+        pairs = read_switch_pairs(switch_pairs)
+        table = load_gtf(gtf, cache=gtf_cache)
+        labelled = annotate_switch_pairs(table, pairs)
+        tmp.write_text(labelled.to_csv(sep="\t", index=False))
     found = int(labelled["found"].sum())
     typer.echo(f"wrote {output}: {found} of {len(labelled)} pairs found in the GTF ({table.dialect} dialect)")
 
@@ -205,9 +206,8 @@ def report_command(
 ) -> None:
     """One self-contained HTML page about a fit: the first thing to open."""
     from isograph.report import write_report
+    from omicsrun.commit import commit_file
 
-    if out.exists() and not overwrite:
-        msg = f"report {str(out)!r} already exists; choose a new path or pass --overwrite"
-        raise InputError(msg)
-    path = write_report(fit, out, explain_dir=explain, bundle_dir=bundle)
-    typer.echo(f"wrote {path}")
+    with commit_file(out, overwrite=overwrite, what="report", inputs=[fit, explain, bundle]) as tmp:
+        write_report(fit, tmp, explain_dir=explain, bundle_dir=bundle)
+    typer.echo(f"wrote {out}")
