@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from isograph.explain.attribution import decoder_jacobian, integrated_gradients, vae_drivers
@@ -27,6 +28,7 @@ class TinyVae:
 
 
 def test_integrated_gradients_completeness():
+    pytest.importorskip("captum")  # the optional isograph[torch-explain] extra
     handle = TinyVae()
     x = np.random.default_rng(1).normal(size=(5, 6))
     for baseline in ("zero", "mean"):

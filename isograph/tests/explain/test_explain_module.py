@@ -157,6 +157,7 @@ def test_fit_tables_carry_gene_names_and_summary(fitted):
 
 
 def test_attributions_through_a_vae_handle_are_written(fitted, tmp_path, capsys):
+    pytest.importorskip("captum")  # the optional isograph[torch-explain] extra
     from isograph.explain.attribution import decoder_jacobian
 
     bundle, root = fitted
