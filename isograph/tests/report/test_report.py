@@ -97,6 +97,28 @@ def test_report_is_self_contained(fit_and_explain, tmp_path, capsys):
     assert not (tmp_path / "r2.html").exists()
 
 
+def test_report_shows_module_stability_when_the_fit_ran_it(fit_and_explain, tmp_path):
+    root = fit_and_explain
+    fit_dir = tmp_path / "fit_stab"
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--bundle", str(root / "bundle"), "--out", str(fit_dir), "--stability", "2",
+              "--cluster", "serial"])  # fmt: skip
+    assert exc.value.code in (0, None)
+    out = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--fit", str(fit_dir), "--out", str(out)])
+    assert exc.value.code in (0, None)
+    page = out.read_text()
+    assert "Module stability" in page
+    import json
+
+    rows = json.loads((fit_dir / "stability.json").read_text())["modules"]
+    assert rows
+    for row in rows:
+        assert f"<td>{row['module_id']}</td>" in page
+        assert f"<td>{row['stability']:.3g}</td>" in page
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (tools/install-system-deps.sh)")
 def test_report_renders_in_headless_chromium_without_console_errors(fit_and_explain, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,15 @@ def write_report(
         pairs_path = explain / "switch_pairs.tsv"
         if pairs_path.is_file():
             pairs = pd.read_csv(pairs_path, sep="\t")
+    stability_path = Path(fit_dir) / "stability.json"
+    if stability_path.is_file():  # written by `isograph fit --stability N`
+        summary = json.loads(stability_path.read_text())
+        parts.append("<h2>Module stability</h2>")
+        parts.append(
+            '<p class="note">Co-membership with the full-data module across subsample refits, '
+            "and genes kept in the consensus partition.</p>"
+        )
+        parts.append(_table(pd.DataFrame(summary.get("modules", []))))
     parts.append("<h2>Backend diagnostics</h2>")
     nested = {k: v for k, v in diagnostics.items() if not isinstance(v, (int, float, str, bool))}
     if nested:
