@@ -76,7 +76,7 @@ from isograph.network import (
 )
 from isograph.network.communities import split_large_components
 from isograph.network.components import relabel_by_size
-from isograph.network.eigengenes import merge_close_modules, standardize
+from isograph.network.eigengenes import merge_gene_modules
 from isograph.network.programs import decompose_programs
 from isograph.network.threshold import EdgeList, bonferroni_z, count_pairs
 from omicsrun import InputError
@@ -235,7 +235,7 @@ class BaselineNetworkModel:
             config=config,
             seed=seed,
         )
-        gene_label, n_merged = _merge_programs(
+        gene_label, n_merged = merge_gene_modules(
             features.matrix,
             gene_label,
             group,
@@ -418,21 +418,6 @@ def _label_genes(
     raw[best["gene"].to_numpy()] = best["comp"].to_numpy()
     labels, _ = relabel_by_size(raw, min_size=min_size)
     return labels
-
-
-def _merge_programs(
-    matrix: np.ndarray, gene_label: np.ndarray, group: np.ndarray, *, cut_height: float, min_size: int
-) -> tuple[np.ndarray, int]:
-    # Merge at the feature level (a gene's features share its label), then back to genes.
-    if cut_height <= 0 or gene_label.max(initial=-1) < 1:
-        return gene_label, 0
-    merged, n_merged = merge_close_modules(
-        standardize(np.asarray(matrix, dtype=np.float64)), gene_label[group], cut_height=cut_height
-    )
-    raw = np.full(len(gene_label), -1, dtype=np.int64)
-    raw[group] = merged
-    labels, _ = relabel_by_size(raw, min_size=min_size)
-    return labels, n_merged
 
 
 def _gene_edges(edges: EdgeList, group: np.ndarray, gene_index: pd.Index) -> pd.DataFrame:

@@ -45,7 +45,7 @@ from isograph.backends.base import UNASSIGNED, BackendResult, register
 from isograph.backends.factor import FactorModel, choose_n_factors, fit_factor_model, varimax
 from isograph.features.build import ABUNDANCE, FeatureSet
 from isograph.network.components import relabel_by_size
-from isograph.network.eigengenes import merge_close_modules, standardize
+from isograph.network.eigengenes import merge_gene_modules
 from omicsrun import InputError
 
 
@@ -194,7 +194,7 @@ def fit_latent(
         factor, strength = _assign_by_clusters(rotated, total, config.min_communality, seed)
     gene_factor = _gene_labels(factor, strength, group, len(gene_index))
     labels, _ = relabel_by_size(gene_factor, min_size=config.min_module_size)
-    labels, n_merged = _merge(
+    labels, n_merged = merge_gene_modules(
         x, labels, group, cut_height=config.merge_cut_height, min_size=config.min_module_size
     )
 
@@ -297,20 +297,6 @@ def _gene_labels(factor: np.ndarray, strength: np.ndarray, group: np.ndarray, n_
     out = np.full(n_genes, -1, dtype=np.int64)
     out[best["gene"].to_numpy()] = best["factor"].to_numpy()
     return out
-
-
-def _merge(
-    x: np.ndarray, labels: np.ndarray, group: np.ndarray, *, cut_height: float, min_size: int
-) -> tuple[np.ndarray, int]:
-    if cut_height <= 0 or labels.max(initial=-1) < 1:
-        return labels, 0
-    merged, n_merged = merge_close_modules(
-        standardize(np.asarray(x, dtype=np.float64)), labels[group], cut_height=cut_height
-    )
-    raw = np.full(len(labels), -1, dtype=np.int64)
-    raw[group] = merged
-    out, _ = relabel_by_size(raw, min_size=min_size)
-    return out, n_merged
 
 
 def _soft_membership(

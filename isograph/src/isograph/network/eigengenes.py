@@ -90,3 +90,37 @@ def merge_close_modules(
         labels = np.where(labels >= 0, lookup[np.maximum(labels, 0)], -1)
     merged, _ = relabel_by_size(labels)
     return merged, n_before - len(np.unique(merged[merged >= 0]))
+
+
+def merge_gene_modules(
+    matrix: np.ndarray, gene_label: np.ndarray, group: np.ndarray, *, cut_height: float, min_size: int
+) -> tuple[np.ndarray, int]:
+    """:func:`merge_close_modules` for gene labels: merged on the features, returned per gene.
+
+    Parameters
+    ----------
+    matrix
+        Features, shape (n_samples, n_features) (standardised here).
+    gene_label
+        Module of each gene (-1 for none), shape (n_genes,).
+    group
+        Gene index of each feature, shape (n_features,).
+    cut_height, min_size
+        Merge height; modules smaller than ``min_size`` genes afterwards are dropped.
+
+    Returns
+    -------
+    labels
+        Merged gene labels numbered by decreasing size, shape (n_genes,).
+    n_merged
+        How many modules disappeared into others.
+    """
+    if cut_height <= 0 or gene_label.max(initial=-1) < 1:
+        return gene_label, 0
+    merged, n_merged = merge_close_modules(
+        standardize(np.asarray(matrix, dtype=np.float64)), gene_label[group], cut_height=cut_height
+    )
+    raw = np.full(len(gene_label), -1, dtype=np.int64)
+    raw[group] = merged
+    labels, _ = relabel_by_size(raw, min_size=min_size)
+    return labels, n_merged

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from isograph.backends.base import UNASSIGNED, BackendResult, register
-from isograph.backends.baseline import _gene_edges, _leiden_gene_modules, _merge_programs
+from isograph.backends.baseline import _gene_edges, _leiden_gene_modules
 from isograph.backends.multiplex import calibrate_alpha_abundance, class_cutoffs, describe
 from isograph.backends.vae._torch import require_torch, resolve_device
 from isograph.backends.vae.modules import (
@@ -22,6 +22,7 @@ from isograph.backends.vae.modules import (
 )
 from isograph.features.build import ABUNDANCE, FeatureSet
 from isograph.network import empirical_null_scale, threshold_edges
+from isograph.network.eigengenes import merge_gene_modules
 from isograph.network.partial import ShrunkPartialCorrelation
 from isograph.network.threshold import EdgeList, count_pairs
 from omicsrun import InputError
@@ -254,7 +255,7 @@ class VaeNetworkModel:
                 min_size=used.min_module_size,
             )
             n_split = 0
-        gene_label, n_merged = _merge_programs(
+        gene_label, n_merged = merge_gene_modules(
             features.matrix,
             gene_label,
             group,
