@@ -2,7 +2,7 @@
 
 from perturbfm.runs.core import RunInputs, eval_predictions, load_run_inputs, train_baseline
 from perturbfm.runs.ids import make_run_id, unique_run_dir
-from perturbfm.runs.predictions import load_predictions, predictions_bytes
+from perturbfm.runs.predictions import load_predictions, write_predictions
 from perturbfm.runs.training import train_model
 
 __all__ = [
@@ -11,8 +11,8 @@ __all__ = [
     "load_predictions",
     "load_run_inputs",
     "make_run_id",
-    "predictions_bytes",
     "train_baseline",
     "train_model",
     "unique_run_dir",
+    "write_predictions",
 ]

@@ -9,7 +9,6 @@ uncertainty panel uses as the in-distribution side of its OOD AUROC.
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -21,40 +20,6 @@ from omicsrun.readers import load_npz
 PREDICTION_KEYS = ("mean", "idx")
 OPTIONAL_KEYS = ("var",)
 VAL_KEYS = ("val_mean", "val_var", "val_idx")
-
-
-def predictions_bytes(
-    mean: np.ndarray,
-    var: np.ndarray | None,
-    idx: np.ndarray,
-    *,
-    val: tuple[np.ndarray, np.ndarray | None] | None = None,
-    val_idx: np.ndarray | None = None,
-    extra: dict[str, np.ndarray] | None = None,
-) -> bytes:
-    """``predictions.npz`` content (float32 mean/var, int64 idx), for an atomic write.
-
-    ``val`` (mean, var) with ``val_idx`` adds the validation-row predictions. ``var`` None
-    (a point prediction) leaves ``var`` (and the validation rows) out. ``extra`` adds more
-    arrays aligned with ``idx`` (a model run's ``var_aleatoric``, ``var_epistemic``,
-    ``var_conformal``), stored as float32.
-    """
-    arrays: dict[str, np.ndarray] = {
-        "mean": np.asarray(mean, dtype=np.float32),
-        "idx": np.asarray(idx, dtype=np.int64),
-    }
-    if var is not None:
-        arrays["var"] = np.asarray(var, dtype=np.float32)
-    if val is not None and val_idx is not None and var is not None and val[1] is not None:
-        arrays["val_mean"] = np.asarray(val[0], dtype=np.float32)
-        arrays["val_var"] = np.asarray(val[1], dtype=np.float32)
-        arrays["val_idx"] = np.asarray(val_idx, dtype=np.int64)
-    for key, value in (extra or {}).items():
-        arrays[key] = np.asarray(value, dtype=np.float32)
-    buf = io.BytesIO()
-    # numpy stubs: a **dict could hold the bool allow_pickle keyword; these keys never do
-    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-    return buf.getvalue()
 
 
 def write_predictions(
@@ -69,10 +34,13 @@ def write_predictions(
 ) -> Path:
     """Write ``predictions.npz`` straight to ``path`` (inside a run's temporary folder).
 
-    The same arrays as :func:`predictions_bytes` (``var`` None leaves ``var`` and the
-    validation rows out), but uncompressed and streamed array by array: at Replogle scale
-    the file is GBs of float32 noise that zlib barely shrinks, and compressing it dominated
-    the run time and memory (the whole archive was built in memory).
+    float32 ``mean``/``var`` and int64 ``idx``; ``var`` None (a point prediction) leaves
+    ``var`` and the validation rows out; ``val`` (mean, var) with ``val_idx`` adds the
+    validation-row predictions, ``extra`` more float32 arrays aligned with ``idx`` (a model
+    run's ``var_aleatoric``, ``var_epistemic``, ``var_conformal``). Uncompressed and
+    streamed array by array: at Replogle scale the file is GBs of float32 noise that zlib
+    barely shrinks, and compressing it dominated the run time and memory (the whole archive
+    was built in memory).
     """
     arrays: dict[str, np.ndarray] = {
         "mean": np.asarray(mean, dtype=np.float32),
