@@ -126,3 +126,12 @@ def test_h5ad_missing_group_is_one_clear_error(run, tmp_path):
             split_dir=run["root"] / "splits",
         )
     assert not (tmp_path / "ev").exists()
+
+
+def test_export_into_its_own_run_is_refused_and_the_run_survives(run):
+    run_dir = run["run_dir"]
+    before = sorted(p.name for p in run_dir.iterdir())
+    for target in (run_dir, run_dir / "export"):
+        with pytest.raises(InputError, match="input"):
+            export_run(run_dir, target, split_dir=run["root"] / "splits", overwrite=True)
+    assert sorted(p.name for p in run_dir.iterdir()) == before

@@ -191,7 +191,7 @@ def export_run(
     genes = pd.DataFrame(index=pd.Index(ds.var, name="gene_id"))
     summary: dict[str, Any] = {"run": str(run.resolve()), "split_hash": inputs.split.frozen_hash, "pairs": []}
     ctx_all = obs["context_id"].to_numpy().astype(str)
-    with output_dir(out_dir, overwrite=overwrite, what="export") as tmp:
+    with output_dir(out_dir, overwrite=overwrite, what="export", inputs=[run, cfg["data_dir"]]) as tmp:
         for ctx in np.unique(ctx_all[inputs.test_idx]):
             sel = ctx_all[inputs.test_idx] == ctx
             rows, ctrl = inputs.test_idx[sel], inputs.control_idx[ctx_all[inputs.control_idx] == ctx]
