@@ -109,3 +109,12 @@ def test_fit_rejects_a_bad_stability_fraction_before_fitting(tmp_path, capsys):
     assert exc.value.code == 2
     assert "--stability-fraction in (0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_fit_rejects_an_unknown_cluster_before_fitting(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--bundle", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--stability", "2",
+              "--cluster", "bogus"])  # fmt: skip
+    assert exc.value.code == 2
+    assert "cluster must be" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

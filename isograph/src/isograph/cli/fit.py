@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from isograph.cli.app import app
-from omicsrun.parallel import CLUSTER_HELP
+from omicsrun.parallel import CLUSTER_HELP, check_cluster
 
 
 @app.command("fit")
@@ -61,6 +61,7 @@ def fit_command(
     from omicsrun.atomic import output_dir
 
     parsed = parse_overrides(overrides or [])
+    cluster = check_cluster(cluster)  # before any work, not after the full-data fit
     if stability < 0 or (stability and not 0 < stability_fraction < 1):
         from omicsrun import InputError
 
