@@ -79,3 +79,53 @@ def test_panel_coverage_counts_entries_of_test_cells():
     resid = c.true_delta - mean
     ref = (np.abs(resid) <= norm.ppf(0.95)).mean()
     assert out["uncertainty"]["coverage"]["0.9"] == pytest.approx(ref)
+
+
+def _previous_panel(resid: np.ndarray, var: np.ndarray, pert: np.ndarray) -> dict:
+    """The panel as the evaluator computed it before the blockwise in-place version: dense
+    float64, ``|r| <= z sd`` per level, NLL of N(0, max(var, floor)), one mask per perturbation."""
+    resid, var = resid.astype(np.float64), var.astype(np.float64)
+    g = resid.shape[1]
+    covered = {lvl: np.abs(resid) <= norm.ppf(0.5 + lvl / 2) * np.sqrt(var) for lvl in unc.COVERAGE_LEVELS}
+    v = np.maximum(var, unc.VAR_FLOOR)
+    nll = 0.5 * np.log(2 * np.pi * v) + resid**2 / (2 * v)
+
+    def summary(mask: np.ndarray) -> dict:
+        n = mask.sum() * g
+        sq, vs = (resid[mask] ** 2).sum(axis=1), var[mask].sum(axis=1)
+        return {
+            "coverage": {str(lvl): c[mask].sum() / n for lvl, c in covered.items()},
+            "nll": nll[mask].sum() / n,
+            "mse": sq.sum() / n,
+            "mean_var": vs.sum() / n,
+            "aurc": unc.risk_coverage(sq, vs, g)["aurc"],
+        }
+
+    return {p: summary(pert == p) for p in np.unique(pert)} | {"all": summary(np.ones(pert.size, bool))}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blockwise_panel_equals_previous_dense_computation(dtype):
+    c = make_eval_case(n_genes=40, n_perts=5, seed=9)
+    rng = np.random.default_rng(10)
+    mean = (c.true_delta + rng.normal(0, 0.8, c.true_delta.shape)).astype(dtype)
+    var = rng.uniform(0.2, 2.0, mean.shape).astype(dtype)
+    var[0, :5] = 0.0  # zero variance (coverage only where the residual is 0; NLL floored)
+    if dtype == np.float64:  # two exact hits among them (float32 cannot hold a float64 truth exactly)
+        mean[0, :2] = c.true_delta[0, :2]
+    out = evaluate_predictions(c.ds, test_idx=c.test_idx, control_idx=c.control_idx, mean=mean, var=var)
+    u = out["uncertainty"]
+    pert = c.ds.obs["pert_id"].to_numpy()[c.test_idx]
+    ref = _previous_panel(c.true_delta - mean.astype(np.float64), var, pert)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    for name, got in [("all", u), *u["per_perturbation"].items()]:
+        want = ref[name]
+        for key in ("nll", "mse", "mean_var"):
+            assert got[key] == pytest.approx(want[key], rel=tol, abs=tol), (name, key)
+        for level, value in want["coverage"].items():
+            assert got["coverage"][level] == pytest.approx(value, abs=1e-12), (name, level)
+        aurc = got["risk_coverage"]["aurc"] if name == "all" else got["aurc"]
+        assert aurc == pytest.approx(want["aurc"], rel=tol), name
+    # negative predicted expression: the dense count
+    pred = c.ds.X_control[c.test_idx].astype(np.float64) + mean.astype(np.float64)
+    assert out["flags"]["negative_predicted_expression"]["n"] == int((pred < 0).sum())

@@ -18,7 +18,6 @@ from omicsrun import InputError
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.eval import uncertainty as unc
 from perturbfm.eval._groups import (
-    BLOCK,
     Groups,
     aggregate,
     build_groups,
@@ -340,13 +339,13 @@ def evaluate_predictions(
 
     de = de_panel(groups.n_groups, de_cells, flags) if full else {}
     check_registered("celleval_de", de)
-    flags["negative_predicted_expression"] = _negative_predictions(ds, groups, mean, genes)
-    if var is None:
+    cell_stats, flags["negative_predicted_expression"] = _cell_pass(ds, groups, mean, var, genes)
+    if var is None or cell_stats is None:
         uncertainty: dict = {"status": "absent", "reason": "the predictions carry no variance"}
     else:
-        uncertainty = _uncertainty_panel(ds, groups, mean, var, genes, ood_labels, id_var)
-        id_genes = None if id_var is None else id_var[:, genes]
-        uncertainty.update(_uncertainty_flags(var[:, genes], id_genes, uncertainty))
+        uncertainty = _uncertainty_panel(ds, groups, cell_stats, genes, ood_labels, id_var)
+        id_cell = None if id_var is None else id_var[:, genes].mean(axis=1)
+        uncertainty.update(_uncertainty_flags(cell_stats["var"] / genes.size, id_cell, uncertainty))
     out: dict[str, Any] = {
         "scperturbench": aggregate(scpb, groups, pert_labels),
         "perturbench": aggregate(ptb, groups, pert_labels),
@@ -384,33 +383,74 @@ def evaluate_predictions(
     return out
 
 
-def _negative_predictions(ds: PerturbDataset, groups: Groups, mean: np.ndarray, genes: np.ndarray) -> dict:
-    """Count predicted expression values (matched control + predicted delta) below zero.
+def _csr_coords(mat: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column and value of every stored entry of a CSR matrix."""
+    rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+    return rows, mat.indices, mat.data
+
+
+def _cell_pass(
+    ds: PerturbDataset, groups: Groups, mean: np.ndarray, var: np.ndarray | None, genes: np.ndarray
+) -> tuple[dict[str, np.ndarray] | None, dict]:
+    """One blockwise pass over the test cells: per-cell uncertainty sums and negative predictions.
+
+    Residual = true delta - predicted delta = X_pert - X_control - mean, built in place from
+    the stored rows (CSR rows are scattered into the negated prediction block, never made
+    dense); predicted expression X_control + mean is counted below zero from the prediction
+    block and the control's stored entries. Returns the per-cell statistics of
+    :class:`perturbfm.eval.uncertainty.CellStatistics` (None without ``var``) and the
+    negative-expression count.
 
     Log-normalised expression cannot be negative; cell-eval refuses such files and
     ``perturbfm export`` clips them at 0 (and says so).
     """
     rows, pos = groups.rows, groups.pos
+    all_genes = genes.size == ds.n_genes and bool(np.array_equal(genes, np.arange(ds.n_genes)))
+    gsel = None if all_genes else genes
+    dtype = unc.work_dtype(mean) if var is None else unc.work_dtype(mean, var)
+    cells = unc.CellStatistics(genes.size, dtype) if var is not None else None
+    parts: list[dict[str, np.ndarray]] = []
     n_neg = 0
-    for start in range(0, rows.size, BLOCK):
-        r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
-        pred = np.asarray(ds.rows(r, "control", genes=genes), dtype=np.float64) + mean[np.ix_(p, genes)]
-        n_neg += int((pred < 0).sum())
+    step = ds.block_rows(genes.size)
+    for start in range(0, rows.size, step):
+        r, p = rows[start : start + step], pos[start : start + step]
+        block = np.asarray(mean[p] if gsel is None else mean[np.ix_(p, gsel)], dtype=dtype)
+        if ds.is_sparse:
+            ci, cj, cv = _csr_coords(ds.rows(r, "control", genes=gsel, sparse=True))
+            at_ctrl = block[ci, cj]
+            n_neg += int(np.count_nonzero(block < 0)) - int(np.count_nonzero(at_ctrl < 0))
+            n_neg += int(np.count_nonzero(at_ctrl + cv.astype(dtype, copy=False) < 0))
+        else:
+            ctrl = np.asarray(ds.rows(r, "control", genes=gsel), dtype=dtype)
+            n_neg += int(np.count_nonzero(ctrl + block < 0))
+        if cells is None or var is None:
+            continue
+        np.negative(block, out=block)
+        if ds.is_sparse:
+            pi, pj, pv = _csr_coords(ds.rows(r, "pert", genes=gsel, sparse=True))
+            block[pi, pj] += pv.astype(dtype, copy=False)
+            block[ci, cj] -= cv.astype(dtype, copy=False)
+        else:
+            block += np.asarray(ds.rows(r, "delta", genes=gsel), dtype=dtype)
+        v = np.asarray(var[p] if gsel is None else var[np.ix_(p, gsel)], dtype=dtype)
+        parts.append(cells.block(block, v))
     n_values = int(rows.size * genes.size)
-    return {"n": n_neg, "n_values": n_values, "fraction": n_neg / n_values if n_values else 0.0}
+    negative = {"n": n_neg, "n_values": n_values, "fraction": n_neg / n_values if n_values else 0.0}
+    if cells is None:
+        return None, negative
+    return {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}, negative
 
 
-def _uncertainty_flags(var: np.ndarray, id_var: np.ndarray | None, panel: dict) -> dict:
+def _uncertainty_flags(per_cell: np.ndarray, id_per_cell: np.ndarray | None, panel: dict) -> dict:
     """Mark the uncertainty panel degenerate when the predicted variance carries no information.
 
     A variance that is the same for every cell gives an OOD AUROC of exactly 0.5 and
     risk-coverage / calibration curves that say nothing about the model's confidence; such
     numbers are withheld (``ood_auroc`` None) and the reason recorded.
     """
-    per_cell = var.mean(axis=1, dtype=np.float64)
     against_val = str(panel.get("ood_auroc_labels") or "").startswith("validation")
-    if id_var is not None and id_var.shape[0] and against_val:
-        per_cell = np.concatenate([per_cell, id_var.mean(axis=1, dtype=np.float64)])
+    if id_per_cell is not None and id_per_cell.size and against_val:
+        per_cell = np.concatenate([per_cell, id_per_cell])
     flat_cells = bool(np.ptp(per_cell) <= 1e-12 * max(1.0, float(np.abs(per_cell).max(initial=0.0))))
     out: dict = {"status": "ok", "reason": None}
     if flat_cells:
@@ -431,31 +471,15 @@ def _uncertainty_flags(var: np.ndarray, id_var: np.ndarray | None, panel: dict) 
 def _uncertainty_panel(
     ds: PerturbDataset,
     groups: Groups,
-    mean: np.ndarray,
-    var: np.ndarray,
+    stats: dict[str, np.ndarray],
     genes: np.ndarray,
     ood_labels: np.ndarray | None,
     id_var: np.ndarray | None = None,
 ) -> dict:
-    rows, pos = groups.rows, groups.pos
-    parts = []
-    for start in range(0, rows.size, BLOCK):
-        r, p = rows[start : start + BLOCK], pos[start : start + BLOCK]
-        resid = np.asarray(ds.rows(r, "delta", genes=genes), dtype=np.float64) - mean[p][:, genes]
-        parts.append(unc.cell_statistics(resid, np.asarray(var[p][:, genes], dtype=np.float64)))
-    stats = {k: np.concatenate([q[k] for q in parts]) for k in parts[0]}
+    """The uncertainty panel from the per-cell sums of :func:`_cell_pass` (cells in ``groups`` order)."""
     g = genes.size
-    labels = None if ood_labels is None else ood_labels[pos]
+    labels = None if ood_labels is None else ood_labels[groups.pos]
     score = stats["var"] / g
-
-    def subset(mask: np.ndarray) -> dict:
-        sub = {k: v[mask] for k, v in stats.items()}
-        out = unc.summarise(sub, g)
-        out["aurc"] = unc.risk_coverage(sub["sq"], sub["var"], g)["aurc"]
-        out["ood_auroc"] = unc.ood_auroc(score[mask], None if labels is None else labels[mask])
-        out["n_cells"] = int(mask.sum())
-        return out
-
     if labels is not None:
         ood_source = "obs['is_ood'] of the test cells"
         ood_auroc = unc.ood_auroc(score, labels)
@@ -468,9 +492,21 @@ def _uncertainty_panel(
         )
     else:
         ood_source, ood_auroc = None, None
+
+    def by(names: np.ndarray, cell_code: np.ndarray) -> dict:
+        # subsets = distinct names (sorted), all summarised in one vectorised pass
+        uniq, sub = np.unique(names[cell_code], return_inverse=True)
+        sub = sub.ravel()
+        n_cells = np.bincount(sub, minlength=uniq.size)
+        out = {}
+        for i, summary in enumerate(unc.subset_summaries(stats, sub, uniq.size, g)):
+            mask = sub == i
+            summary["ood_auroc"] = None if labels is None else unc.ood_auroc(score[mask], labels[mask])
+            summary["n_cells"] = int(n_cells[i])
+            out[str(uniq[i])] = summary
+        return out
+
     everything = unc.summarise(stats, g)
-    cell_ctx = groups.context[groups.code]
-    cell_pert = groups.pert[groups.code]
     return {
         "coverage": everything["coverage"],
         "nll": everything["nll"],
@@ -479,8 +515,8 @@ def _uncertainty_panel(
         "risk_coverage": unc.risk_coverage(stats["sq"], stats["var"], g),
         "ood_auroc": ood_auroc,
         "ood_auroc_labels": ood_source,
-        "per_context": {c: subset(cell_ctx == c) for c in np.unique(groups.context)},
-        "per_perturbation": {p: subset(cell_pert == p) for p in np.unique(groups.pert)},
+        "per_context": by(groups.context, groups.code),
+        "per_perturbation": by(groups.pert, groups.code),
     }
 
 
