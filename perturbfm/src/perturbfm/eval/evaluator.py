@@ -324,20 +324,20 @@ def evaluate_predictions(
         seed=seed,
     )
     check_registered("perturbench", ptb)
-    ctrl_cells: dict[int, np.ndarray] = {}
+    ctx_of_ctrl = ds.obs["context_id"].to_numpy()[control_idx]
+    ctx_names = {int(c): groups.context[int(np.flatnonzero(gctx == c)[0])] for c in np.unique(gctx)}
 
-    def de_cells(g: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        c = int(gctx[g])
-        if c not in ctrl_cells:
-            ctx_name = groups.context[g]
-            crow = control_idx[ds.obs["context_id"].to_numpy()[control_idx] == ctx_name]
-            ctrl_cells[c] = np.asarray(ds.rows(crow, "pert", genes=genes), dtype=np.float64)
-        r, p = rows[members[g]], pos[members[g]]
-        true = np.asarray(ds.rows(r, "pert", genes=genes), dtype=np.float64)
-        pred = np.asarray(ds.rows(r, "control", genes=genes), dtype=np.float64) + mean[np.ix_(p, genes)]
-        return pred, true, ctrl_cells[c]
+    def de_ctrl(c: int, cols: np.ndarray) -> np.ndarray:
+        crow = control_idx[ctx_of_ctrl == ctx_names[c]]
+        return np.asarray(ds.rows(crow, "pert", genes=genes[cols]), dtype=np.float64)
 
-    de = de_panel(groups.n_groups, de_cells, flags) if full else {}
+    def de_cells(g: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r, p, gcols = rows[members[g]], pos[members[g]], genes[cols]
+        true = np.asarray(ds.rows(r, "pert", genes=gcols), dtype=np.float64)
+        pred = np.asarray(ds.rows(r, "control", genes=gcols), dtype=np.float64) + mean[np.ix_(p, gcols)]
+        return pred, true
+
+    de = de_panel(gctx, genes.size, de_cells, de_ctrl, flags) if full else {}
     check_registered("celleval_de", de)
     cell_stats, flags["negative_predicted_expression"] = _cell_pass(ds, groups, mean, var, genes)
     if var is None or cell_stats is None:
