@@ -49,23 +49,21 @@ def de_side(cells: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return lfc, false_discovery_control(p)
 
 
-def _column_keys(sorted_cols: np.ndarray) -> np.ndarray:
-    """Gene-major 1-D sort keys ``gene + 1j * value`` of column-sorted values (n, g).
-
-    numpy orders complex numbers by real part, then imaginary part, so the keys are sorted
-    as a whole and one ``searchsorted`` call finds, for every (gene, value), its place among
-    the values of the same gene.
-    """
-    n, g = sorted_cols.shape
-    keys = np.empty((g, n), dtype=np.complex128)
-    keys.real = np.arange(g, dtype=np.float64)[:, None]
-    keys.imag = sorted_cols.T
-    return keys.ravel()
+def _run_lengths(gene: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """For entries sorted by (gene, value), how many entries share each one's (gene, value)."""
+    new = np.ones(value.size, dtype=bool)
+    new[1:] = (value[1:] != value[:-1]) | (gene[1:] != gene[:-1])
+    run = np.cumsum(new) - 1
+    return np.bincount(run)[run]
 
 
-def _equal_counts(keys: np.ndarray) -> np.ndarray:
-    """For each entry of sorted ``keys``, how many entries equal it."""
-    return np.searchsorted(keys, keys, "right") - np.searchsorted(keys, keys, "left")
+def _keys(gene: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Sort keys ``gene + 1j * value``: numpy orders complex numbers by real, then imaginary
+    part, so one ``searchsorted`` call places every (gene, value) among the same gene's values."""
+    keys = np.empty(value.size, dtype=np.complex128)
+    keys.real = gene
+    keys.imag = value
+    return keys
 
 
 class SortedControls:
@@ -77,26 +75,51 @@ class SortedControls:
     controls below plus half the controls equal, and the tie term of the pooled sample is
     the controls' own plus, per group cell with ``a`` equal group values and ``b`` equal
     control values, ``a^2 - 1 + 3 b (a + b)`` (summing to the change of ``sum t^3 - t``).
+    Zeros (most entries of single-cell data) are counted per gene, not searched: only
+    non-zero values enter the sorted keys and the searches.
     """
 
     def __init__(self, ctrl: np.ndarray) -> None:
         ctrl = np.asarray(ctrl, dtype=np.float64)
         self.n_ctrl, self.n_genes = ctrl.shape
-        self.keys = _column_keys(np.sort(ctrl, axis=0))
-        t = _equal_counts(self.keys).astype(np.float64)
-        self.tie = (t * t - 1.0).reshape(self.n_genes, self.n_ctrl).sum(axis=1)
         self.mean = ctrl.mean(axis=0)
+        sorted_t = np.sort(ctrl, axis=0).T  # (genes, cells), each row sorted
+        nz = sorted_t != 0
+        self.n_zero = (~nz).sum(axis=1).astype(np.float64)
+        gene = np.broadcast_to(np.arange(self.n_genes, dtype=np.float64)[:, None], sorted_t.shape)[nz]
+        value = sorted_t[nz]
+        self.keys = _keys(gene, value)
+        n_nz = nz.sum(axis=1)
+        self.start = np.concatenate([[0], np.cumsum(n_nz)[:-1]]).astype(np.int64)
+        # controls below zero per gene (the place of 0 among the non-zero values)
+        self.n_neg = (
+            np.searchsorted(
+                self.keys, _keys(np.arange(self.n_genes, dtype=np.float64), np.zeros(self.n_genes))
+            )
+            - self.start
+        ).astype(np.float64)
+        t = _run_lengths(gene, value).astype(np.float64)
+        self.tie = np.bincount(gene.astype(np.int64), weights=t * t - 1.0, minlength=self.n_genes)
+        self.tie += self.n_zero**3 - self.n_zero
 
     def pvalues(self, cells: np.ndarray) -> np.ndarray:
         """Two-sided Mann-Whitney p-value per gene of ``cells`` (n, n_genes) vs the controls."""
         n, m, g = cells.shape[0], self.n_ctrl, self.n_genes
-        xk = _column_keys(np.sort(np.asarray(cells, dtype=np.float64), axis=0))
-        left = np.searchsorted(self.keys, xk, "left")
-        b = (np.searchsorted(self.keys, xk, "right") - left).astype(np.float64)
-        below = left - np.repeat(np.arange(g, dtype=np.int64) * m, n)
-        u1 = (below + 0.5 * b).reshape(g, n).sum(axis=1)
-        a = _equal_counts(xk).astype(np.float64)
-        tie = self.tie + (a * a - 1.0 + 3.0 * b * (a + b)).reshape(g, n).sum(axis=1)
+        value = np.sort(np.asarray(cells, dtype=np.float64), axis=0).T.ravel()  # gene-major
+        gene_i = np.repeat(np.arange(g), n)
+        below = self.n_neg[gene_i]
+        equal = self.n_zero[gene_i]
+        nz = np.flatnonzero(value != 0)
+        if nz.size:
+            gi, v = gene_i[nz], value[nz]
+            q = _keys(gi.astype(np.float64), v)
+            left = np.searchsorted(self.keys, q, "left")
+            right = np.searchsorted(self.keys, q, "right")
+            below[nz] = left - self.start[gi] + self.n_zero[gi] * (v > 0)
+            equal[nz] = right - left
+        u1 = (below + 0.5 * equal).reshape(g, n).sum(axis=1)
+        a = _run_lengths(gene_i, value).astype(np.float64)
+        tie = self.tie + (a * a - 1.0 + 3.0 * equal * (a + equal)).reshape(g, n).sum(axis=1)
         total = n + m
         u = np.maximum(u1, n * m - u1)
         with np.errstate(invalid="ignore", divide="ignore"):
