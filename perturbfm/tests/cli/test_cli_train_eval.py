@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,19 @@ def test_train_then_eval(env, tmp_path, capsys):
     ]
     assert _ok(argv, capsys) == f"out_dir={tmp_path / 'ev'}"
     assert (tmp_path / "ev" / "metrics.json").is_file()
+    # --metrics: the selected metrics alone, same values as the full evaluation
+    sel = [*argv[:-1], str(tmp_path / "sel"), "--metrics", "pds_l1,mae_all"]
+    assert _ok(sel, capsys) == f"out_dir={tmp_path / 'sel'}"
+    full = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    got = json.loads((tmp_path / "sel" / "metrics.json").read_text())
+    assert got["metrics"] == ["pds_l1", "mae_all"] and not (tmp_path / "sel" / "report.html").exists()
+    assert got["perturbench"]["global"] == {"pds_l1": full["perturbench"]["global"]["pds_l1"]}
+    assert got["scperturbench"]["global"]["mae_all"] == pytest.approx(
+        full["scperturbench"]["global"]["mae_all"]
+    )
+    assert (tmp_path / "sel" / "per_perturbation.csv").is_file()
+    err = _fails([*argv[:-1], str(tmp_path / "bad"), "--metrics", "nll"], capsys)
+    assert "non-selectable" in err and not (tmp_path / "bad").exists()
 
 
 def test_train_bad_input(env, tmp_path, capsys):

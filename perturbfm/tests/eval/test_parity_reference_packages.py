@@ -10,6 +10,7 @@ from cell_eval._types import PerturbationAnndataPair
 from cell_eval.metrics import _anndata as ce
 from scperturb import edist
 
+from omicsrun import InputError
 from perturbfm.eval import evaluate_predictions
 from perturbfm.eval.metrics_scperturbench import edistance_celleval, edistance_scperturb
 from perturbfm.eval.testing import make_eval_case as make_case
@@ -80,6 +81,7 @@ def test_pearson_delta_pds_mse_match_celleval():
     pair = _celleval_pair(c, pred_expr, pred_controls="test")
     ref_pd = ce.pearson_delta(pair)
     ref_mse = ce.mse(pair)
+    ref_mae = ce.mae(pair)
     ref_pds = ce.discrimination_score(pair, metric="l1")
     own = ce.pearson_delta(_celleval_pair(c, pred_expr, pred_controls="pool"))
     ours_pb = out["perturbench"]["per_perturbation"]
@@ -89,6 +91,7 @@ def test_pearson_delta_pds_mse_match_celleval():
         assert ours_pb[p]["pearson_delta_celleval"] == pytest.approx(ref_pd[p], abs=1e-6)
         assert ours_pb[p]["pearson_delta_own_control"] == pytest.approx(own[p], abs=1e-6)
         assert ours_sb[p]["mse_all"] == pytest.approx(ref_mse[p], rel=1e-9)
+        assert ours_sb[p]["mae_all"] == pytest.approx(ref_mae[p], rel=1e-9)
         assert ours_pb[p]["pds_l1"] == pytest.approx(ref_pds[p], abs=1e-12)
     # The prediction is informative, so discrimination must be better than chance somewhere.
     assert max(ref_pds.values()) == 1.0
@@ -128,3 +131,27 @@ def test_de_metrics_match_celleval_with_pdex(tmp_path):
             assert ours[p][name] == pytest.approx(row[name], abs=1e-6), (p, name)
             n_checked += 1
     assert n_checked >= 15
+
+
+def test_metric_selection_equals_full_panels_and_celleval():
+    # `perturbfm eval --metrics`: cell-eval's four metrics alone, from group means only
+    c = make_case(n_contexts=1, n_perts=6, shared_controls=True, seed=7)
+    rng = np.random.default_rng(8)
+    mean = (c.true_delta * 0.6 + rng.normal(0, 0.4, c.true_delta.shape)).astype(np.float32)
+    chosen = ["pearson_delta_celleval", "pds_l1", "mse_all", "mae_all"]
+    kw = {"test_idx": c.test_idx, "control_idx": c.control_idx, "mean": mean, "var": None}
+    sel = evaluate_predictions(c.ds, **kw, metrics=chosen)
+    full = evaluate_predictions(c.ds, **kw)
+    assert sel["metrics"] == chosen and sel["uncertainty"] is None and sel["celleval_de"] is None
+    assert set(sel["perturbench"]["global"]) == {"pearson_delta_celleval", "pds_l1"}
+    assert set(sel["scperturbench"]["global"]) == {"mse_all", "mae_all"}
+    for panel in ("perturbench", "scperturbench"):
+        for p, row in sel[panel]["per_perturbation"].items():
+            for k, v in row.items():
+                assert v == pytest.approx(full[panel]["per_perturbation"][p][k], rel=1e-12, abs=1e-15)
+    pair = _celleval_pair(c, c.ds.X_control[c.test_idx] + mean.astype(np.float64), pred_controls="test")
+    ref_mae = ce.mae(pair)
+    for p, v in ref_mae.items():
+        assert sel["scperturbench"]["per_perturbation"][p]["mae_all"] == pytest.approx(v, rel=1e-9)
+    with pytest.raises(InputError, match="non-selectable"):
+        evaluate_predictions(c.ds, **kw, metrics=["edistance"])

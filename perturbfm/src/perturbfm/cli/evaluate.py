@@ -40,6 +40,12 @@ def predictions(
     control_label: str = typer.Option(
         "non-targeting", "--control-label", help=".h5ad only: label of control cells (ignored)."
     ),
+    metrics: str | None = typer.Option(
+        None,
+        "--metrics",
+        help="Comma-separated group-level metrics to compute instead of every panel, e.g. "
+        "cell-eval's four: pearson_delta_celleval,pds_l1,mse_all,mae_all (no report then).",
+    ),
 ) -> None:
     """Validate the predictions, evaluate every panel, write the run files; print out_dir=<folder>."""
     from perturbfm.runs import eval_predictions
@@ -54,5 +60,6 @@ def predictions(
         pert_key=pert_key,
         context_key=context_key,
         control_label=control_label,
+        metrics=None if metrics is None else metrics.split(","),
     )
     typer.echo(f"out_dir={out_dir}")

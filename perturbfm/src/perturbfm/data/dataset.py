@@ -426,6 +426,7 @@ class PerturbDataset:
         genes: Any = None,
         add: np.ndarray | None = None,
         add_rows: np.ndarray | None = None,
+        with_var: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean, sample variance (ddof=1, NaN for single-row groups) and count per group.
 
@@ -434,7 +435,8 @@ class PerturbDataset:
         ``delta``, ``sum (p - c)^2 = sum p^2 - 2 sum p*c + sum c^2`` from sparse products).
         ``add`` (n, n_genes), aligned with ``idx``, is added to every row first (e.g. the
         moments of ``X_control + predicted delta``); with ``add_rows`` (n,), row i gets
-        ``add[add_rows[i]]`` instead (no re-ordered copy of ``add``).
+        ``add[add_rows[i]]`` instead (no re-ordered copy of ``add``). ``with_var=False``
+        skips the sums of squares (the variance comes back all NaN).
         """
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         codes = np.asarray(codes, dtype=np.int64).reshape(-1)
@@ -459,36 +461,45 @@ class PerturbDataset:
             )
             if add is not None:
                 sel = add_rows[start:stop] if add_rows is not None else slice(start, stop)
-                a = np.asarray(add[sel], dtype=np.float64)
-                a = a if gsel is None else a[:, gsel]
+                a = np.asarray(
+                    add[sel] if gsel is None else add[np.ix_(np.arange(len(add))[sel], gsel)],
+                    dtype=np.float64,
+                )
                 if sparse and which in ("pert", "control"):
                     b = self.rows(r, which, genes=gsel, sparse=True).astype(np.float64)
                     s1 += (ind @ b).toarray() + ind @ a
-                    s2 += (ind @ b.multiply(b)).toarray() + 2.0 * (ind @ b.multiply(a)).toarray()
-                    s2 += ind @ (a * a)
+                    if with_var:
+                        s2 += (ind @ b.multiply(b)).toarray() + 2.0 * (ind @ b.multiply(a)).toarray()
+                        s2 += ind @ (a * a)
                 else:
                     a += np.asarray(self.rows(r, which, genes=gsel), dtype=np.float64)
                     s1 += ind @ a
-                    a *= a
-                    s2 += ind @ a
+                    if with_var:
+                        a *= a
+                        s2 += ind @ a
             elif sparse and which in ("pert", "control"):
                 b = self.rows(r, which, genes=gsel, sparse=True).astype(np.float64)
                 s1 += (ind @ b).toarray()
-                s2 += (ind @ b.multiply(b)).toarray()
+                if with_var:
+                    s2 += (ind @ b.multiply(b)).toarray()
             elif sparse:
                 p = self.rows(r, "pert", genes=gsel, sparse=True).astype(np.float64)
                 q = self.rows(r, "control", genes=gsel, sparse=True).astype(np.float64)
                 s1 += (ind @ (p - q)).toarray()
-                s2 += (ind @ (p.multiply(p) - 2.0 * p.multiply(q) + q.multiply(q))).toarray()
+                if with_var:
+                    s2 += (ind @ (p.multiply(p) - 2.0 * p.multiply(q) + q.multiply(q))).toarray()
             else:
                 b = np.asarray(self.rows(r, which, genes=gsel), dtype=np.float64)
                 s1 += ind @ b
-                b *= b
-                s2 += ind @ b
+                if with_var:
+                    b *= b
+                    s2 += ind @ b
         n = counts[:, None].astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = s1 / n
-            var = np.maximum((s2 - n * mean * mean) / (n - 1), 0.0)
+            var = (
+                np.maximum((s2 - n * mean * mean) / (n - 1), 0.0) if with_var else np.full_like(mean, np.nan)
+            )
         var[counts < 2] = np.nan
         return mean, var, counts
 

@@ -205,8 +205,9 @@ def evaluate_predictions(
     pert_labels: dict[str, object] | None = None,
     seed: int = 0,
     full: bool = True,
+    metrics: Sequence[str] | None = None,
 ) -> dict:
-    """Every metric panel for predictions of the test split.
+    """Every metric panel for predictions of the test split (or only the metrics asked for).
 
     Parameters
     ----------
@@ -240,6 +241,12 @@ def evaluate_predictions(
     full
         False skips the per-cell distribution metrics (E-distance, Wasserstein, KL) and the
         data ceiling: the quick scoring used for the baselines of baseline-relative scores.
+    metrics
+        Registered metric names to compute (e.g. cell-eval's four: ``pearson_delta_celleval``,
+        ``pds_l1``, ``mse_all``, ``mae_all``); None computes everything. Only the group moments
+        and panels these need are computed; the output holds the panels with those keys
+        (``metrics`` lists them), the others are None. Group-level metrics only: the
+        per-cell distribution metrics, DE, uncertainty and ceiling need the full evaluation.
 
     Returns
     -------
@@ -277,6 +284,10 @@ def evaluate_predictions(
         raise InputError(msg)
     ctx_index, c_mean, c_var, c_n = _control_moments(ds, control_idx, groups.context, genes)
     gctx = np.asarray([ctx_index[c] for c in groups.context])
+    if metrics is not None:
+        return _selected_metrics(
+            ds, groups, genes, mean, metrics, gctx, (c_mean, c_var, c_n), seed, pert_labels
+        )
 
     rows, pos = groups.rows, groups.pos
     # Blockwise group moments straight from the stored cells (sparse products on CSR data).
@@ -380,6 +391,96 @@ def evaluate_predictions(
         "registry": metric_registry(),
     }
     out["warnings"] = disagreements(out)
+    return out
+
+
+# Metrics that need the per-cell subsample (not group moments alone).
+_CELL_METRICS = ("edistance", "edistance_celleval", "wasserstein_1d", "kl_gauss_sym_log2")
+
+
+def check_metric_selection(metrics: Sequence[str]) -> list[str]:
+    """Validate a metric selection: registered group-level names of the selectable panels."""
+    from perturbfm.eval.registry import metric_names
+
+    panels = metric_names("scperturbench") + metric_names("perturbench")
+    allowed = [m for m in panels if m not in _CELL_METRICS]
+    names = [str(m).strip() for m in metrics if str(m).strip()]
+    bad = [m for m in names if m not in allowed]
+    if not names or bad:
+        msg = (
+            f"unknown or non-selectable metric(s) {bad or names}; choose among {allowed} "
+            "(the distribution, DE, uncertainty and ceiling panels need the full evaluation)"
+        )
+        raise InputError(msg)
+    return list(dict.fromkeys(names))
+
+
+def _selected_metrics(
+    ds: PerturbDataset,
+    groups: Groups,
+    genes: np.ndarray,
+    mean: np.ndarray,
+    metrics: Sequence[str],
+    gctx: np.ndarray,
+    ctrl: tuple[np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    pert_labels: dict[str, object] | None,
+) -> dict:
+    """Only the requested group-level metrics: group means (no variances unless a metric needs
+    them), then the panel functions, whose other outputs are dropped."""
+    from perturbfm.eval.registry import metric_names
+
+    names = check_metric_selection(metrics)
+    c_mean, c_var, c_n = ctrl
+    rows, code, n_groups = groups.rows, groups.code, groups.n_groups
+    sc_names = [m for m in names if m in metric_names("scperturbench")]
+    pb_names = [m for m in names if m in metric_names("perturbench")]
+    # DEG-restricted metrics rank genes by Welch t, which needs the group variances.
+    need_var = any(
+        m not in ("mse_all", "mae_all", "pcc_delta_all", "pcc_delta_centroid_all") for m in sc_names
+    )
+    true_mean, true_var, _ = ds.group_moments(rows, code, n_groups, "pert", genes=genes, with_var=need_var)
+    pred_mean, pred_var, _ = ds.group_moments(
+        rows, code, n_groups, "control", genes=genes, add=mean, add_rows=groups.pos, with_var=need_var
+    )
+    out: dict[str, Any] = {p: None for p in ("scperturbench", "perturbench", "celleval_de", "uncertainty")}
+    if sc_names:
+        scpb = scperturbench_group_metrics(
+            true_mean=true_mean,
+            pred_mean=pred_mean,
+            true_var=true_var,
+            pred_var=pred_var,
+            ctrl_mean=c_mean[gctx],
+            ctrl_var=c_var[gctx],
+            ctrl_n=c_n[gctx],
+            n_cells=groups.n_cells,
+            group_cells=None,
+            context_code=gctx,
+        )
+        out["scperturbench"] = aggregate({k: scpb[k] for k in sc_names}, groups, pert_labels)
+    if pb_names:
+        own = "pearson_delta_own_control" in pb_names
+        mctrl_mean = (
+            ds.group_moments(rows, code, n_groups, "control", genes=genes, with_var=False)[0]
+            if own
+            else c_mean[gctx]  # unused by the selected metrics
+        )
+        gene_col = {ds.var[g]: i for i, g in enumerate(genes)}
+        exclude = [
+            np.asarray([gene_col[x] for x in pg if x in gene_col], dtype=np.int64) for pg in groups.pert_genes
+        ]
+        ptb = perturbench_group_metrics(
+            true_mean=true_mean,
+            pred_mean=pred_mean,
+            pred_ctrl_mean=mctrl_mean,
+            ctrl_mean=c_mean[gctx],
+            context_code=gctx,
+            exclude=exclude,
+            seed=seed,
+        )
+        out["perturbench"] = aggregate({k: ptb[k] for k in pb_names}, groups, pert_labels)
+    out["metrics"] = names
+    out["registry"] = {k: v for k, v in metric_registry().items() if k in names}
     return out
 
 

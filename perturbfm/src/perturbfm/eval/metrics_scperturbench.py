@@ -209,6 +209,7 @@ def scperturbench_group_metrics(
     pcc_centroid[single] = np.nan
     pcc_centroid_all[single] = np.nan
     mse_all = ((pred_mean - true_mean) ** 2).mean(axis=1)
+    mae_all = np.abs(pred_mean - true_mean).mean(axis=1)
     hit = np.zeros_like(t_true, dtype=bool)
     np.put_along_axis(hit, deg_true, values=True, axis=1)
     common = np.take_along_axis(hit, deg_pred, axis=1).sum(axis=1) / k
@@ -235,6 +236,7 @@ def scperturbench_group_metrics(
     return {
         "mse": mse,
         "mse_all": mse_all,
+        "mae_all": mae_all,
         "pcc_delta": pcc,
         "pearson_distance_delta": 1.0 - pcc,
         "pcc_delta_all": pcc_all,

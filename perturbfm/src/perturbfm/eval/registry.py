@@ -88,7 +88,15 @@ _SPECS: tuple[MetricSpec, ...] = (
         "lower",
         "as 'mse', on all metric genes instead of the top-100 DEGs",
         METRIC_GENES,
-        reference="scPerturBench 5,000-HVG variant",
+        reference="scPerturBench 5,000-HVG variant; cell-eval 'mse' (pseudobulks)",
+    ),
+    MetricSpec(
+        "mae_all",
+        "scperturbench",
+        "lower",
+        "mean over genes of |mean predicted expression - mean true expression| of the group",
+        METRIC_GENES,
+        reference="cell-eval 'mae' (pseudobulks)",
     ),
     MetricSpec(
         "pcc_delta",

@@ -207,6 +207,49 @@ def _write_run(
     return run_dir
 
 
+def _write_selected(
+    run_dir: Path,
+    *,
+    inputs: RunInputs,
+    config: dict[str, Any],
+    mean: np.ndarray,
+    metrics: list[str],
+    seed: int,
+) -> None:
+    """A metric-selection run: config, split hash, ``metrics.json`` and the tables only."""
+    from perturbfm.eval import evaluate_predictions
+    from perturbfm.runs.relative import metric_tables, table_bytes
+
+    pert_labels = inputs.split.labels if inputs.split.name == "combo" else None
+    result = evaluate_predictions(
+        inputs.ds,
+        test_idx=inputs.test_idx,
+        control_idx=inputs.control_idx,
+        mean=mean,
+        var=None,
+        metric_genes=inputs.split.metric_genes,
+        pert_labels=pert_labels,
+        seed=seed,
+        metrics=metrics,
+    )
+    present = {k: v for k, v in result.items() if v is not None}
+    tables = {name: table_bytes(t) for name, t in metric_tables(present).items()}
+    manifest = run_manifest(
+        tool="perturbfm",
+        config=config,
+        seed=seed,
+        data_hash=inputs.data_hash,
+        extra={"split_hash": inputs.split.frozen_hash, "config_hash": config["config_hash"]},
+    )
+    with output_dir(run_dir, what="evaluation output") as tmp:
+        write_json(tmp / "config.json", manifest)
+        write_text(tmp / "split_hash.txt", inputs.split.frozen_hash + "\n")
+        write_json(tmp / "metrics.json", result)
+        for name, (parquet, csv) in tables.items():
+            write_bytes(tmp / f"{name}.parquet", parquet)
+            write_bytes(tmp / f"{name}.csv", csv)
+
+
 def train_baseline(
     *,
     data_dir: PathLike,
@@ -310,6 +353,7 @@ def eval_predictions(
     pert_key: str = "target_gene",
     context_key: str | None = None,
     control_label: str = "non-targeting",
+    metrics: list[str] | None = None,
 ) -> Path:
     """Evaluate predictions made elsewhere; write a run folder.
 
@@ -320,14 +364,23 @@ def eval_predictions(
     :mod:`perturbfm.runs.anndata_io`). Without a variance the uncertainty panel is marked
     absent. Everything is checked before anything is written.
 
+    With ``metrics`` (registered group-level metric names) only those are computed
+    (:func:`perturbfm.eval.evaluate_predictions`) and the folder holds ``config.json``,
+    ``split_hash.txt``, ``metrics.json`` and the per-perturbation / per-context tables: no
+    report, baseline-relative scores or copy of the predictions (the config records their
+    path and SHA-256).
+
     Returns
     -------
     pathlib.Path
         ``out_dir``.
     """
     from perturbfm.eval import validate_predictions
+    from perturbfm.eval.evaluator import check_metric_selection
 
     seed = check_seed(seed)
+    if metrics is not None:
+        metrics = check_metric_selection(metrics)
     with output_dir(
         out_dir, overwrite=overwrite, what="evaluation output", inputs=[data_dir, preds_path]
     ) as build:
@@ -347,7 +400,7 @@ def eval_predictions(
                 raw_mean, raw_var, inputs.test_idx, inputs.test_idx, inputs.ds.n_genes
             )
         else:
-            preds = load_predictions(preds_path)
+            preds = load_predictions(preds_path, mean_only=metrics is not None)
             mean, var = validate_predictions(
                 preds["mean"], preds.get("var"), preds["idx"], inputs.test_idx, inputs.ds.n_genes
             )
@@ -371,8 +424,13 @@ def eval_predictions(
             "split_spec": inputs.split.spec,
             "seed": int(seed),
         }
+        if metrics is not None:
+            config["metrics"] = metrics
         config_hash = sha256_json({k: v for k, v in config.items() if k not in ("data_dir", "predictions")})
         config["config_hash"] = config_hash
+        if metrics is not None:
+            _write_selected(build, inputs=inputs, config=config, mean=mean, metrics=metrics, seed=seed)
+            return Path(out_dir)
         _write_run(
             build,
             inputs=inputs,

@@ -58,8 +58,10 @@ def write_predictions(
     return Path(path)
 
 
-def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+def load_predictions(path: str | os.PathLike[str], *, mean_only: bool = False) -> dict[str, np.ndarray]:
     """Read a predictions file; InputError when missing, unreadable or lacking a key.
+
+    ``mean_only`` keeps ``mean`` and ``idx`` alone (a metric selection without uncertainty).
 
     Returns
     -------
@@ -74,6 +76,8 @@ def load_predictions(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise InputError(msg)
     arrays = load_npz(path, what="predictions file", required=PREDICTION_KEYS)
     out = {k: np.asarray(arrays[k]) for k in (*PREDICTION_KEYS, *OPTIONAL_KEYS) if k in arrays}
+    if mean_only:
+        return {k: out[k] for k in PREDICTION_KEYS}
     present = [k for k in VAL_KEYS if k in arrays]
     if present and len(present) != len(VAL_KEYS):
         msg = f"predictions file {path} has {present} but not all of {list(VAL_KEYS)}"
