@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.eval.metrics_scperturbench import rowwise_pearson
-from perturbfm.models.base import group_means
 from perturbfm.report import plots
 
 _CSS = """
@@ -185,6 +186,21 @@ def _uncertainty_tables(unc: Mapping[str, Any]) -> str:
     return pre + _table(rows, head) + note_html
 
 
+def _block_group_means(values: np.ndarray, keys: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+    """Sorted distinct keys and float64 row means of ``values`` per key, in row blocks (no
+    float64 copy of the whole (n, n_genes) prediction)."""
+    codes, uniq = pd.factorize(pd.Series(keys), sort=True)
+    n_groups = len(uniq)
+    sums = np.zeros((n_groups, values.shape[1]))
+    step = max(1, (1 << 22) // max(values.shape[1], 1))
+    for start in range(0, len(codes), step):
+        c = codes[start : start + step]
+        ind = sp.csr_matrix((np.ones(c.size), (c, np.arange(c.size))), shape=(n_groups, c.size))
+        sums += ind @ np.asarray(values[start : start + step], dtype=np.float64)
+    counts = np.bincount(codes, minlength=n_groups)
+    return pd.Index(uniq), sums / counts[:, None]
+
+
 def _scatter_panels(
     ds: PerturbDataset, metrics: Mapping[str, Any], mean: np.ndarray, idx: np.ndarray, n_panels: int = 6
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -196,7 +212,7 @@ def _scatter_panels(
         + " | "
         + obs["context_id"].to_numpy()[idx].astype(object)
     )
-    groups, pred_means, _ = group_means(mean, keys)
+    groups, pred_means = _block_group_means(mean, keys)
     _, true_means, _ = ds.group_means_by(idx, keys, "delta")  # row blocks, not a dense copy
     per = metrics.get(RANK_METRIC[0], {}).get("per_perturbation", {})
     score = {p: v.get(RANK_METRIC[1]) for p, v in per.items() if v.get(RANK_METRIC[1]) is not None}
