@@ -370,7 +370,8 @@ def evaluate_predictions(
             split_half_ceiling(
                 groups.code,
                 groups.n_groups,
-                lambda a, b: np.asarray(ds.rows(rows[a:b], "pert", genes=genes), dtype=np.float64),
+                # CSR cells stay sparse (one sparse product per block)
+                lambda a, b: ds.rows(rows[a:b], "pert", genes=genes, sparse=ds.is_sparse).astype(np.float64),
                 gctx,
                 c_mean[gctx],
                 deg_cols=top_k_by_abs(
@@ -384,6 +385,7 @@ def evaluate_predictions(
                     ),
                     N_DEGS,
                 ),
+                block=4 * ds.block_rows(genes.size),
             )
             if full
             else None

@@ -121,7 +121,7 @@ def split_half_ceiling(
         Number of groups.
     fetch
         ``fetch(start, stop)`` returns true expression of cells ``start:stop`` on the metric
-        genes, (stop - start, n_genes).
+        genes, (stop - start, n_genes), float64, dense or scipy sparse.
     context_code
         Context of each group, (n_groups,).
     ctrl_mean
@@ -161,8 +161,12 @@ def split_half_ceiling(
     sums = None
     for start in range(0, n_cells, block):
         stop = min(start + block, n_cells)
-        part = ind[:, start:stop] @ np.asarray(fetch(start, stop), dtype=np.float64)
-        sums = part if sums is None else sums + part
+        part = ind[:, start:stop] @ fetch(start, stop)
+        part = part.toarray() if sp.issparse(part) else np.asarray(part, dtype=np.float64)
+        if sums is None:
+            sums = part
+        else:
+            sums += part
     n_half = np.asarray(ind.sum(axis=1)).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (sums / n_half[:, None]).reshape(n_repeats, n_groups, 2, -1)
