@@ -145,6 +145,16 @@ def test_csr_and_dense_storage_evaluate_alike(case, tmp_path):
                 assert other is None, key
             else:
                 assert other == pytest.approx(value, rel=1e-7, abs=1e-9), key
+    # the per-cell pass, DE and ceiling read CSR rows sparse: the same numbers as dense rows
+    for key in ("nll", "mse", "mean_var"):
+        assert out[0]["uncertainty"][key] == pytest.approx(out[1]["uncertainty"][key], rel=1e-6), key
+    assert out[0]["uncertainty"]["coverage"] == pytest.approx(out[1]["uncertainty"]["coverage"], abs=1e-9)
+    neg = [o["flags"]["negative_predicted_expression"]["n"] for o in out]
+    assert neg[0] == neg[1] > 0
+    for key, value in out[0]["celleval_de"]["global"].items():
+        assert out[1]["celleval_de"]["global"][key] == pytest.approx(value, abs=1e-9), key
+    for key, value in out[0]["ceiling"].items():
+        assert out[1]["ceiling"][key] == pytest.approx(value, rel=1e-7), key
 
 
 def test_construction_errors(case):
