@@ -447,6 +447,8 @@ class PerturbDataset:
             msg = f"add must have one row per row of idx ({idx.size}); found {len(add)}"
             raise InputError(msg)
         gsel = None if genes is None else np.asarray(genes, dtype=np.int64)
+        if gsel is not None and gsel.size == self.n_genes and np.array_equal(gsel, np.arange(self.n_genes)):
+            gsel = None  # every gene in order: no column selection (a copy per block)
         n_cols = self.n_genes if gsel is None else gsel.size
         s1 = np.zeros((n_groups, n_cols))
         s2 = np.zeros((n_groups, n_cols))
@@ -467,7 +469,8 @@ class PerturbDataset:
                 )
                 if sparse and which in ("pert", "control"):
                     b = self.rows(r, which, genes=gsel, sparse=True).astype(np.float64)
-                    s1 += (ind @ b).toarray() + ind @ a
+                    s1 += (ind @ b).toarray()
+                    s1 += ind @ a
                     if with_var:
                         s2 += (ind @ b.multiply(b)).toarray() + 2.0 * (ind @ b.multiply(a)).toarray()
                         s2 += ind @ (a * a)

@@ -479,6 +479,7 @@ def _selected_metrics(
             context_code=gctx,
             exclude=exclude,
             seed=seed,
+            only=set(pb_names),
         )
         out["perturbench"] = aggregate({k: ptb[k] for k in pb_names}, groups, pert_labels)
     out["metrics"] = names

@@ -105,8 +105,9 @@ def perturbench_group_metrics(
     context_code: np.ndarray,
     exclude: list[np.ndarray],
     seed: int,
+    only: set[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """All PerturBench-panel metrics per group.
+    """All PerturBench-panel metrics per group (or those in ``only``; the others NaN).
 
     Parameters
     ----------
@@ -122,6 +123,9 @@ def perturbench_group_metrics(
         Per group, gene columns PDS leaves out (perturbed genes).
     seed
         Seed of the random tie-breaking in the rank metrics.
+    only
+        Metric names to compute; the (n_groups x n_groups) rank and PDS matrices are skipped
+        when none of theirs is asked for (their values then stay NaN).
     """
     n_genes = true_mean.shape[1]
     rmse = np.sqrt(((pred_mean - true_mean) ** 2).sum(axis=1) / n_genes)
@@ -149,12 +153,18 @@ def perturbench_group_metrics(
         "pearson_delta_own_control": rowwise_pearson(own_effect, true_effect),
         "pds_l1": np.full(rmse.size, np.nan),
     }
+    ranks = only is None or any(k.startswith("rank_") for k in only)
+    pds = only is None or "pds_l1" in only
     rng = np.random.default_rng(seed)
     for c in np.unique(context_code):
         g = np.flatnonzero(context_code == c)
-        r, rt = rank_metric(rmse_matrix(pred_mean[g], true_mean[g]), higher_is_better=False, rng=rng)
-        out["rank_rmse"][g], out["rank_rmse_transpose"][g] = r, rt
-        r, rt = rank_metric(cosine_matrix(lfc_pred[g], lfc_true[g]), higher_is_better=True, rng=rng)
-        out["rank_cosine_logfc"][g], out["rank_cosine_logfc_transpose"][g] = r, rt
-        out["pds_l1"][g] = discrimination_score_l1(pred_effect[g], true_effect[g], [exclude[i] for i in g])
+        if ranks:
+            r, rt = rank_metric(rmse_matrix(pred_mean[g], true_mean[g]), higher_is_better=False, rng=rng)
+            out["rank_rmse"][g], out["rank_rmse_transpose"][g] = r, rt
+            r, rt = rank_metric(cosine_matrix(lfc_pred[g], lfc_true[g]), higher_is_better=True, rng=rng)
+            out["rank_cosine_logfc"][g], out["rank_cosine_logfc_transpose"][g] = r, rt
+        if pds:
+            out["pds_l1"][g] = discrimination_score_l1(
+                pred_effect[g], true_effect[g], [exclude[i] for i in g]
+            )
     return out
