@@ -319,7 +319,26 @@ def main() -> None:
     ce_dir = work / "celleval"
     if not args.skip_celleval:
         ce_dir.mkdir()
-        preds = write_celleval_inputs(art, splits, split_hash, preds, ce_dir)
+        # In a child process: a child's peak RSS (wait4) starts from the RSS of the parent it
+        # was forked from, so the benchmark process itself must stay small.
+        prep = (
+            "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from perturbfm_scale import write_celleval_inputs as w; "
+            "w(*map(Path, sys.argv[2:4]), sys.argv[4], *map(Path, sys.argv[5:7]))"
+        )
+        cmd = [
+            sys.executable,
+            "-c",
+            prep,
+            str(ROOT),
+            str(art),
+            str(splits),
+            split_hash,
+            str(preds),
+            str(ce_dir),
+        ]
+        subprocess.run(cmd, check=True)
+        preds = ce_dir / "preds_clipped.npz"
     eval_args = ["--data", str(art), "--split", split_hash, "--preds", str(preds), "--split-dir", str(splits)]
     steps.append(
         run_step(
