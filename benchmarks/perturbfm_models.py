@@ -1,8 +1,9 @@
 """PerturbFM models v0-v3 against the baselines, through the real run layer (README figures).
 
 Parts (``--part``, default all):
-  synthetic  the seed's synthetic graph regime (combo split, 3 data seeds): every baseline,
-             v0, v2 with the true graph, v2 with a random graph + gating, v2.no_graph.
+  synthetic  the seed's synthetic graph regime (combo and perturbation_ood splits, 3 data
+             seeds): every baseline, v0, v1 and v2 with the true graph, v2 with a random
+             graph + gating, v2.no_graph.
   devel      devel.h5ad, the tracked combo (Norman K562) and context_ood (U87MG) splits,
              3 model seeds: every baseline (deterministic, one run), v0, v1/v2/v3 on the
              GO-BP + KEGG graph, v2.no_graph.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -48,10 +50,15 @@ def _summary(run_dir: Path) -> dict:
     unc = metrics["uncertainty"]
     out = {
         "pcc_delta": glob.get("pcc_delta"),
-        "mse": glob.get("mse"),
         "coverage_0.9": unc["coverage"]["0.9"],
         "nll": unc["nll"],
     }
+    # The evaluator's headline metrics and their scores relative to its reference baselines.
+    for row in metrics.get("baseline_relative", {}).get("rows", []):
+        name = row["metric"] if row["metric"] != "rmse" else "rmse_perturbench"
+        out[name] = row["value"]
+        for base in ("control_only", "global_mean"):
+            out[f"{name}_vs_{base}"] = row.get(f"vs_{base}")
     if "conformal" in unc:
         out["conformal_coverage_0.9"] = unc["conformal"]["levels"]["0.9"]["coverage"]
     if "epistemic" in unc:
@@ -86,13 +93,18 @@ def _baselines(
         _emit(out, {"regime": regime, "seed": seed, "model": name, **_summary(run)})
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 ONLY: list[str] = []  # --models: labels to run (all when empty)
 
 
 def _model(out, regime, label, data, split, runs, split_dir, seed, model, params, graphs=(), k=1) -> None:
     if ONLY and label not in ONLY:
         return
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), _cpu_seconds()
     run = train_model(
         data_dir=data,
         split_hash=split,
@@ -106,73 +118,65 @@ def _model(out, regime, label, data, split, runs, split_dir, seed, model, params
     )
     rec = {"regime": regime, "seed": seed, "model": label, **_summary(run)}
     rec["wall_s"] = time.perf_counter() - tic
+    rec["cpu_s"] = _cpu_seconds() - cpu
+    rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _emit(out, rec)
 
 
+SYNTH_SPLITS = ("combo", "perturbation_ood")
+
+
 def synthetic(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = False) -> None:
+    """The seed's synthetic graph regime on a combo and a perturbation_ood split per data seed.
+
+    The "random" graph has the true graph's density but no program structure
+    (``within_program=0``) and another seed, so it carries no information on the effects.
+    """
     for s in seeds:
         ds = make_synthetic(n_obs=3000, n_genes=150, n_perts=40, seed=s)
         data = work / f"synth{s}"
         if not data.exists():
             save_dataset(ds, data)
-        for name, graph_seed in (("synthetic", s), ("random", s + 1000)):
+        graphs = {
+            "synthetic": synthetic_graph(n_genes=150, seed=s),
+            "random": synthetic_graph(n_genes=150, seed=s + 1000, within_program=0.0),
+        }
+        for name, adjacency in graphs.items():
             if not (data / "graphs" / f"{name}.npz").exists():
-                save_graph(
-                    data / "graphs" / f"{name}.npz", synthetic_graph(n_genes=150, seed=graph_seed), ds.var
+                save_graph(data / "graphs" / f"{name}.npz", adjacency, ds.var)
+        split_dir, runs = work / "splits", work / "runs"
+        for spec in SYNTH_SPLITS:
+            split = create_split(ds, {"name": spec}, seed=0, data_hash=dataset_hash(data))
+            SplitStore(split_dir).save(split)
+            h, regime = split.frozen_hash, f"synthetic {spec}"
+            args = (out, regime)
+            if ensemble_only:
+                _model(
+                    *args,
+                    "v2 true graph K=5",
+                    data,
+                    h,
+                    runs,
+                    split_dir,
+                    s,
+                    "perturbfm-v2",
+                    {},
+                    ["synthetic"],
+                    k=5,
                 )
-        split_dir = work / "splits"
-        split = create_split(ds, {"name": "combo"}, seed=0, data_hash=dataset_hash(data))
-        SplitStore(split_dir).save(split)
-        h, runs = split.frozen_hash, work / "runs"
-        if (work / "done" / f"synthetic{s}_{ensemble_only}").exists():
-            continue
-        if ensemble_only:
+                continue
+            _baselines(out, regime, data, h, runs, split_dir, s)
+            _model(*args, "v0.full", data, h, runs, split_dir, s, "perturbfm-v0", {})
             _model(
-                out,
-                "synthetic",
-                "v2 true graph K=5",
-                data,
-                h,
-                runs,
-                split_dir,
-                s,
-                "perturbfm-v2",
-                {},
-                ["synthetic"],
-                k=5,
+                *args, "v1 true graph (gated)", data, h, runs, split_dir, s, "perturbfm-v1", {}, ["synthetic"]
             )
-            continue
-        _baselines(out, "synthetic", data, h, runs, split_dir, s)
-        _model(out, "synthetic", "v0.full", data, h, runs, split_dir, s, "perturbfm-v0", {})
-        _model(
-            out,
-            "synthetic",
-            "v2 true graph (gated)",
-            data,
-            h,
-            runs,
-            split_dir,
-            s,
-            "perturbfm-v2",
-            {},
-            ["synthetic"],
-        )
-        _model(
-            out,
-            "synthetic",
-            "v2 random graph (gated)",
-            data,
-            h,
-            runs,
-            split_dir,
-            s,
-            "perturbfm-v2",
-            {},
-            ["random"],
-        )
-        _model(
-            out, "synthetic", "v2.no_graph", data, h, runs, split_dir, s, "perturbfm-v2", {"use_graph": False}
-        )
+            _model(
+                *args, "v2 true graph (gated)", data, h, runs, split_dir, s, "perturbfm-v2", {}, ["synthetic"]
+            )
+            _model(
+                *args, "v2 random graph (gated)", data, h, runs, split_dir, s, "perturbfm-v2", {}, ["random"]
+            )
+            _model(*args, "v2.no_graph", data, h, runs, split_dir, s, "perturbfm-v2", {"use_graph": False})
 
 
 def devel(
@@ -210,14 +214,27 @@ def devel(
             _model(out, tag, "v3 GO graph", data, h, runs, split_dir, s, "perturbfm-v3", {}, ["go"])
 
 
+COLUMNS = (
+    "pcc_delta_centroid",
+    "pcc_delta_centroid_vs_global_mean",
+    "pds_l1",
+    "mse",
+    "mse_vs_global_mean",
+    "rmse_perturbench",
+    "rank_rmse",
+    "conformal_coverage_0.9",
+    "epistemic_ood_auroc",
+    "seconds_per_epoch",
+)
+
+
 def summarise(paths: list[Path]) -> str:
     """Markdown table: mean +- sd over seeds per (regime, model) of the JSON-lines results."""
     import pandas as pd
 
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     table = pd.DataFrame(rows)
-    cols = [c for c in ("pcc_delta", "mse", "coverage_0.9", "conformal_coverage_0.9", "epistemic_ood_auroc",
-                        "seconds_per_epoch") if c in table.columns]  # fmt: skip
+    cols = [c for c in COLUMNS if c in table.columns]
     lines = ["| regime | model | n | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for (regime, model), g in table.groupby(["regime", "model"], sort=False):
         cells = []
