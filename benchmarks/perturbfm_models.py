@@ -2,12 +2,13 @@
 
 Parts (``--part``, default all):
   synthetic  the seed's synthetic graph regime (combo and perturbation_ood splits, 3 data
-             seeds): every baseline, v0, v1 and v2 with the true graph, v2 with a random
+             seeds): every baseline, v0, v2 with the true graph, v2 with a random
              graph + gating, v2.no_graph.
   devel      devel.h5ad, the tracked combo (Norman K562) and context_ood (U87MG) splits,
              3 model seeds: every baseline (deterministic, one run), v0, v1/v2/v3 on the
              GO-BP + KEGG graph, v2.no_graph.
   ensemble   v2 deep ensemble (K=5) + split conformal on both devel splits and synthetic seed 0.
+  speed      CPU and wall seconds per training epoch of v0-v3 on devel (5 fixed epochs).
 Every number is read from the run folders' metrics.json (the evaluator's own panels);
 results are appended to --out as JSON lines so a partial run still reports.
 
@@ -168,9 +169,6 @@ def synthetic(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = 
             _baselines(out, regime, data, h, runs, split_dir, s)
             _model(*args, "v0.full", data, h, runs, split_dir, s, "perturbfm-v0", {})
             _model(
-                *args, "v1 true graph (gated)", data, h, runs, split_dir, s, "perturbfm-v1", {}, ["synthetic"]
-            )
-            _model(
                 *args, "v2 true graph (gated)", data, h, runs, split_dir, s, "perturbfm-v2", {}, ["synthetic"]
             )
             _model(
@@ -228,6 +226,46 @@ COLUMNS = (
 )
 
 
+def speed(out: Path, work: Path, *, n_epochs: int = 5) -> None:
+    """CPU and wall seconds per training epoch of v0-v3 on devel (combo split's training rows).
+
+    Fixed ``n_epochs`` without early stopping, one torch thread (the trainer's CPU setting);
+    CPU = process user + system time, so the figure does not depend on the machine's load.
+    """
+    from perturbfm.data.artifact import load_dataset
+    from perturbfm.models import get_model
+
+    devel(out, work, [], splits=[])  # makes the artifact and the GO graph when missing
+    data = work / "devel"
+    ds = load_dataset(data)
+    split = SplitStore(REPO_ROOT / "splits").load(DEVEL_SPLITS["combo"])
+    go = str(data / "graphs" / "go.npz")
+    configs = {
+        "v0.full": ("perturbfm-v0", {}),
+        "v1 GO graph": ("perturbfm-v1", {"graphs": [go]}),
+        "v2.no_graph": ("perturbfm-v2", {"use_graph": False}),
+        "v2 GO graph": ("perturbfm-v2", {"graphs": [go]}),
+        "v3 GO graph": ("perturbfm-v3", {"graphs": [go]}),
+    }
+    for label, (name, params) in configs.items():
+        model = get_model(name, epochs=n_epochs, **params)
+        tic, cpu = time.perf_counter(), _cpu_seconds()
+        model.fit(ds, split.train_idx, None, seed=0)
+        wall, cpu = time.perf_counter() - tic, _cpu_seconds() - cpu
+        _emit(
+            out,
+            {
+                "regime": "speed devel combo",
+                "model": label,
+                "n_train_rows": int(split.train_idx.size),
+                "n_genes": ds.n_genes,
+                "torch_threads": 1,  # the trainer's CPU setting
+                "cpu_s_per_epoch": cpu / n_epochs,
+                "wall_s_per_epoch": wall / n_epochs,
+            },
+        )
+
+
 def summarise(paths: list[Path]) -> str:
     """Markdown table: mean +- sd over seeds per (regime, model) of the JSON-lines results."""
     import pandas as pd
@@ -254,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble"], default="all")
+    parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble", "speed"], default="all")
     parser.add_argument("--out", type=Path, help="JSON-lines file the results are appended to")
     parser.add_argument("--summarise", type=Path, nargs="*", help="print the table of these result files")
     parser.add_argument("--models", nargs="*", default=[], help="model labels to run (default: all)")
@@ -283,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("all", "ensemble"):
         synthetic(args.out, work, [0], ensemble_only=True)
         devel(args.out, work, [0], ensemble_only=True, splits=args.devel_splits)
+    if args.part == "speed":
+        speed(args.out, work)
     print(f"results in {args.out}; scratch in {work}", file=sys.stderr)
 
 
