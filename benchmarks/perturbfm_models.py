@@ -64,6 +64,8 @@ def _summary(run_dir: Path) -> dict:
         out["conformal_coverage_0.9"] = unc["conformal"]["levels"]["0.9"]["coverage"]
     if "epistemic" in unc:
         out["epistemic_ood_auroc"] = unc["epistemic"].get("ood_auroc")
+        out["epistemic_ood_auroc_per_group"] = unc["epistemic"].get("ood_auroc_per_group")
+        out["epistemic_ood_auroc_relative"] = unc["epistemic"].get("ood_auroc_relative")
     training = run_dir / "training.json"
     if training.is_file():
         members = json.loads(training.read_text())["members"]
@@ -222,6 +224,8 @@ COLUMNS = (
     "rank_rmse",
     "conformal_coverage_0.9",
     "epistemic_ood_auroc",
+    "epistemic_ood_auroc_per_group",
+    "epistemic_ood_auroc_relative",
     "seconds_per_epoch",
 )
 

@@ -171,11 +171,17 @@ def train_model(
         }
     }
     if n_members > 1 and val is not None:
-        from perturbfm.eval.uncertainty import ood_auroc
+        from perturbfm.models.base import pert_context_keys
+        from perturbfm.models.uncertainty import epistemic_ood_auroc
 
-        score = np.concatenate([val["var_epistemic"].mean(axis=1), test["var_epistemic"].mean(axis=1)])
-        labels = np.concatenate([np.zeros(inputs.val_idx.size, bool), np.ones(inputs.test_idx.size, bool)])
-        extra_uncertainty["epistemic"]["ood_auroc"] = ood_auroc(score, labels)
+        extra_uncertainty["epistemic"].update(
+            epistemic_ood_auroc(
+                val,
+                test,
+                pert_context_keys(ds, inputs.val_idx).astype(str),
+                pert_context_keys(ds, inputs.test_idx).astype(str),
+            )
+        )
     if conformal:
         cal = ensemble.predict_components(ds, ood_val)
         quantiles = conformal_quantiles(
