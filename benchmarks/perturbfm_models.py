@@ -270,13 +270,15 @@ def speed(out: Path, work: Path, *, n_epochs: int = 5) -> None:
         )
 
 
-def summarise(paths: list[Path]) -> str:
+def summarise(paths: list[Path], columns: list[str] | None = None, models: list[str] | None = None) -> str:
     """Markdown table: mean +- sd over seeds per (regime, model) of the JSON-lines results."""
     import pandas as pd
 
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     table = pd.DataFrame(rows)
-    cols = [c for c in COLUMNS if c in table.columns]
+    cols = [c for c in (columns or COLUMNS) if c in table.columns]
+    if models:
+        table = table[table["model"].isin(models)]
     lines = ["| regime | model | n | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for (regime, model), g in table.groupby(["regime", "model"], sort=False):
         cells = []
@@ -299,7 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble", "speed"], default="all")
     parser.add_argument("--out", type=Path, help="JSON-lines file the results are appended to")
     parser.add_argument("--summarise", type=Path, nargs="*", help="print the table of these result files")
-    parser.add_argument("--models", nargs="*", default=[], help="model labels to run (default: all)")
+    parser.add_argument(
+        "--models", nargs="*", default=[], help="model labels to run or summarise (default: all)"
+    )
+    parser.add_argument(
+        "--columns", nargs="*", default=None, help="columns of --summarise (default: COLUMNS)"
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
@@ -307,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.summarise:
-        print(summarise(args.summarise))
+        print(summarise(args.summarise, args.columns, args.models))
         return
     if args.out is None:
         parser.error("--out is required unless --summarise is given")
