@@ -80,3 +80,34 @@ def test_epistemic_ood_auroc_per_cell_per_group_and_relative():
     assert out["ood_auroc_per_group"] == pytest.approx(2 / 4)
     # relative (epistemic / aleatoric): val 1,1,1,4 | test 2, 0.3, 0.3, 0.3 -> 2 beats three 1s
     assert out["ood_auroc_relative"] == pytest.approx(3 / 16)
+
+
+def test_context_noise_ratio_recovers_a_planted_noise_ratio():
+    import pandas as pd
+
+    from perturbfm.data.dataset import PerturbDataset
+    from perturbfm.models.uncertainty import context_noise_ratio
+
+    rng = np.random.default_rng(0)
+    n, g = 2000, 4
+    context = np.repeat(["A", "B"], n)
+    sd = np.where(context == "A", 1.0, 3.0)[:, None]  # B's controls are 3x noisier: ratio 9
+    x = 5 + sd * rng.normal(size=(2 * n, g))
+    obs = pd.DataFrame(
+        {
+            "pert_id": "control",
+            "context_id": context,
+            "batch_id": "b",
+            "is_control": True,
+            "pert_genes": [[] for _ in range(2 * n)],
+        }
+    )
+    ds = PerturbDataset(
+        X_control=x.astype(np.float32), X_pert=x.astype(np.float32), obs=obs, var=list("abcd")
+    )
+    a_rows = np.arange(n)
+    ratio = context_noise_ratio(ds, np.array([0, n]), np.arange(2 * n), a_rows)
+    np.testing.assert_allclose(ratio[0], 1.0)
+    np.testing.assert_allclose(ratio[1], 9.0, rtol=0.1)
+    # a context with fewer than two control cells keeps ratio 1
+    assert (context_noise_ratio(ds, np.array([n]), a_rows, a_rows) == 1).all()

@@ -231,3 +231,45 @@ def epistemic_ood_auroc(
         "n_val_cells": len(val_groups),
         "n_test_cells": len(test_groups),
     }
+
+
+def context_noise_ratio(
+    ds: PerturbDataset, idx: np.ndarray, control_idx: np.ndarray, reference_idx: np.ndarray
+) -> np.ndarray:
+    """Per row of ``idx`` and gene: control variance of the row's context / reference variance.
+
+    The conformal layer multiplies the predicted variance by this ratio before scoring, so a
+    context whose cells are noisier than the calibration cells' gets proportionally wider
+    intervals. Only control cells are read (no perturbed cell of the test part).
+
+    Parameters
+    ----------
+    ds
+        The dataset.
+    idx
+        Rows to scale, (n,).
+    control_idx
+        Control rows available per context (the training controls and the test part's
+        controls), (m,).
+    reference_idx
+        Control rows of the reference variance (the training controls), (r,).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, n_genes) float64; 1 for a context with fewer than two control cells.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    control_idx = np.asarray(control_idx, dtype=np.int64)
+    contexts = ds.obs["context_id"].astype(str).to_numpy()
+    ref = np.asarray(ds.rows(np.asarray(reference_idx, dtype=np.int64), "control"), dtype=np.float64).var(
+        axis=0
+    )
+    out = np.ones((idx.size, ds.n_genes))
+    for context in np.unique(contexts[idx]):
+        rows = control_idx[contexts[control_idx] == context]
+        if rows.size < 2:
+            continue
+        var = np.asarray(ds.rows(rows, "control"), dtype=np.float64).var(axis=0)
+        out[contexts[idx] == context] = np.divide(var, ref, out=np.ones_like(var), where=ref > VAR_FLOOR)
+    return out
