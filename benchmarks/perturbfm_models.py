@@ -1,12 +1,14 @@
 """PerturbFM models v0-v3 against the baselines, through the real run layer (README figures).
 
 Parts (``--part``, default all):
-  synthetic  the seed's synthetic graph regime (combo split, 3 data seeds): every baseline,
-             v0, v2 with the true graph, v2 with a random graph + gating, v2.no_graph.
+  synthetic  the seed's synthetic graph regime (combo and perturbation_ood splits, 3 data
+             seeds): every baseline, v0, v2 with the true graph, v2 with a random
+             graph + gating, v2.no_graph.
   devel      devel.h5ad, the tracked combo (Norman K562) and context_ood (U87MG) splits,
              3 model seeds: every baseline (deterministic, one run), v0, v1/v2/v3 on the
              GO-BP + KEGG graph, v2.no_graph.
   ensemble   v2 deep ensemble (K=5) + split conformal on both devel splits and synthetic seed 0.
+  speed      CPU and wall seconds per training epoch of v0-v3 on devel (5 fixed epochs).
 Every number is read from the run folders' metrics.json (the evaluator's own panels);
 results are appended to --out as JSON lines so a partial run still reports.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -48,14 +51,21 @@ def _summary(run_dir: Path) -> dict:
     unc = metrics["uncertainty"]
     out = {
         "pcc_delta": glob.get("pcc_delta"),
-        "mse": glob.get("mse"),
         "coverage_0.9": unc["coverage"]["0.9"],
         "nll": unc["nll"],
     }
+    # The evaluator's headline metrics and their scores relative to its reference baselines.
+    for row in metrics.get("baseline_relative", {}).get("rows", []):
+        name = row["metric"] if row["metric"] != "rmse" else "rmse_perturbench"
+        out[name] = row["value"]
+        for base in ("control_only", "global_mean"):
+            out[f"{name}_vs_{base}"] = row.get(f"vs_{base}")
     if "conformal" in unc:
         out["conformal_coverage_0.9"] = unc["conformal"]["levels"]["0.9"]["coverage"]
     if "epistemic" in unc:
         out["epistemic_ood_auroc"] = unc["epistemic"].get("ood_auroc")
+        out["epistemic_ood_auroc_per_group"] = unc["epistemic"].get("ood_auroc_per_group")
+        out["epistemic_ood_auroc_relative"] = unc["epistemic"].get("ood_auroc_relative")
     training = run_dir / "training.json"
     if training.is_file():
         members = json.loads(training.read_text())["members"]
@@ -86,13 +96,18 @@ def _baselines(
         _emit(out, {"regime": regime, "seed": seed, "model": name, **_summary(run)})
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 ONLY: list[str] = []  # --models: labels to run (all when empty)
 
 
 def _model(out, regime, label, data, split, runs, split_dir, seed, model, params, graphs=(), k=1) -> None:
     if ONLY and label not in ONLY:
         return
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), _cpu_seconds()
     run = train_model(
         data_dir=data,
         split_hash=split,
@@ -106,73 +121,62 @@ def _model(out, regime, label, data, split, runs, split_dir, seed, model, params
     )
     rec = {"regime": regime, "seed": seed, "model": label, **_summary(run)}
     rec["wall_s"] = time.perf_counter() - tic
+    rec["cpu_s"] = _cpu_seconds() - cpu
+    rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _emit(out, rec)
 
 
+SYNTH_SPLITS = ("combo", "perturbation_ood")
+
+
 def synthetic(out: Path, work: Path, seeds: list[int], *, ensemble_only: bool = False) -> None:
+    """The seed's synthetic graph regime on a combo and a perturbation_ood split per data seed.
+
+    The "random" graph has the true graph's density but no program structure
+    (``within_program=0``) and another seed, so it carries no information on the effects.
+    """
     for s in seeds:
         ds = make_synthetic(n_obs=3000, n_genes=150, n_perts=40, seed=s)
         data = work / f"synth{s}"
         if not data.exists():
             save_dataset(ds, data)
-        for name, graph_seed in (("synthetic", s), ("random", s + 1000)):
+        graphs = {
+            "synthetic": synthetic_graph(n_genes=150, seed=s),
+            "random": synthetic_graph(n_genes=150, seed=s + 1000, within_program=0.0),
+        }
+        for name, adjacency in graphs.items():
             if not (data / "graphs" / f"{name}.npz").exists():
-                save_graph(
-                    data / "graphs" / f"{name}.npz", synthetic_graph(n_genes=150, seed=graph_seed), ds.var
+                save_graph(data / "graphs" / f"{name}.npz", adjacency, ds.var)
+        split_dir, runs = work / "splits", work / "runs"
+        for spec in SYNTH_SPLITS:
+            split = create_split(ds, {"name": spec}, seed=0, data_hash=dataset_hash(data))
+            SplitStore(split_dir).save(split)
+            h, regime = split.frozen_hash, f"synthetic {spec}"
+            args = (out, regime)
+            if ensemble_only:
+                _model(
+                    *args,
+                    "v2 true graph K=5",
+                    data,
+                    h,
+                    runs,
+                    split_dir,
+                    s,
+                    "perturbfm-v2",
+                    {},
+                    ["synthetic"],
+                    k=5,
                 )
-        split_dir = work / "splits"
-        split = create_split(ds, {"name": "combo"}, seed=0, data_hash=dataset_hash(data))
-        SplitStore(split_dir).save(split)
-        h, runs = split.frozen_hash, work / "runs"
-        if (work / "done" / f"synthetic{s}_{ensemble_only}").exists():
-            continue
-        if ensemble_only:
+                continue
+            _baselines(out, regime, data, h, runs, split_dir, s)
+            _model(*args, "v0.full", data, h, runs, split_dir, s, "perturbfm-v0", {})
             _model(
-                out,
-                "synthetic",
-                "v2 true graph K=5",
-                data,
-                h,
-                runs,
-                split_dir,
-                s,
-                "perturbfm-v2",
-                {},
-                ["synthetic"],
-                k=5,
+                *args, "v2 true graph (gated)", data, h, runs, split_dir, s, "perturbfm-v2", {}, ["synthetic"]
             )
-            continue
-        _baselines(out, "synthetic", data, h, runs, split_dir, s)
-        _model(out, "synthetic", "v0.full", data, h, runs, split_dir, s, "perturbfm-v0", {})
-        _model(
-            out,
-            "synthetic",
-            "v2 true graph (gated)",
-            data,
-            h,
-            runs,
-            split_dir,
-            s,
-            "perturbfm-v2",
-            {},
-            ["synthetic"],
-        )
-        _model(
-            out,
-            "synthetic",
-            "v2 random graph (gated)",
-            data,
-            h,
-            runs,
-            split_dir,
-            s,
-            "perturbfm-v2",
-            {},
-            ["random"],
-        )
-        _model(
-            out, "synthetic", "v2.no_graph", data, h, runs, split_dir, s, "perturbfm-v2", {"use_graph": False}
-        )
+            _model(
+                *args, "v2 random graph (gated)", data, h, runs, split_dir, s, "perturbfm-v2", {}, ["random"]
+            )
+            _model(*args, "v2.no_graph", data, h, runs, split_dir, s, "perturbfm-v2", {"use_graph": False})
 
 
 def devel(
@@ -210,14 +214,71 @@ def devel(
             _model(out, tag, "v3 GO graph", data, h, runs, split_dir, s, "perturbfm-v3", {}, ["go"])
 
 
-def summarise(paths: list[Path]) -> str:
+COLUMNS = (
+    "pcc_delta_centroid",
+    "pcc_delta_centroid_vs_global_mean",
+    "pds_l1",
+    "mse",
+    "mse_vs_global_mean",
+    "rmse_perturbench",
+    "rank_rmse",
+    "conformal_coverage_0.9",
+    "epistemic_ood_auroc",
+    "epistemic_ood_auroc_per_group",
+    "epistemic_ood_auroc_relative",
+    "seconds_per_epoch",
+)
+
+
+def speed(out: Path, work: Path, *, n_epochs: int = 5) -> None:
+    """CPU and wall seconds per training epoch of v0-v3 on devel (combo split's training rows).
+
+    Fixed ``n_epochs`` without early stopping, one torch thread (the trainer's CPU setting);
+    CPU = process user + system time, so the figure does not depend on the machine's load.
+    """
+    from perturbfm.data.artifact import load_dataset
+    from perturbfm.models import get_model
+
+    devel(out, work, [], splits=[])  # makes the artifact and the GO graph when missing
+    data = work / "devel"
+    ds = load_dataset(data)
+    split = SplitStore(REPO_ROOT / "splits").load(DEVEL_SPLITS["combo"])
+    go = str(data / "graphs" / "go.npz")
+    configs = {
+        "v0.full": ("perturbfm-v0", {}),
+        "v1 GO graph": ("perturbfm-v1", {"graphs": [go]}),
+        "v2.no_graph": ("perturbfm-v2", {"use_graph": False}),
+        "v2 GO graph": ("perturbfm-v2", {"graphs": [go]}),
+        "v3 GO graph": ("perturbfm-v3", {"graphs": [go]}),
+    }
+    for label, (name, params) in configs.items():
+        model = get_model(name, epochs=n_epochs, **params)
+        tic, cpu = time.perf_counter(), _cpu_seconds()
+        model.fit(ds, split.train_idx, None, seed=0)
+        wall, cpu = time.perf_counter() - tic, _cpu_seconds() - cpu
+        _emit(
+            out,
+            {
+                "regime": "speed devel combo",
+                "model": label,
+                "n_train_rows": int(split.train_idx.size),
+                "n_genes": ds.n_genes,
+                "torch_threads": 1,  # the trainer's CPU setting
+                "cpu_s_per_epoch": cpu / n_epochs,
+                "wall_s_per_epoch": wall / n_epochs,
+            },
+        )
+
+
+def summarise(paths: list[Path], columns: list[str] | None = None, models: list[str] | None = None) -> str:
     """Markdown table: mean +- sd over seeds per (regime, model) of the JSON-lines results."""
     import pandas as pd
 
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     table = pd.DataFrame(rows)
-    cols = [c for c in ("pcc_delta", "mse", "coverage_0.9", "conformal_coverage_0.9", "epistemic_ood_auroc",
-                        "seconds_per_epoch") if c in table.columns]  # fmt: skip
+    cols = [c for c in (columns or COLUMNS) if c in table.columns]
+    if models:
+        table = table[table["model"].isin(models)]
     lines = ["| regime | model | n | " + " | ".join(cols) + " |", "|---|---|---|" + "---|" * len(cols)]
     for (regime, model), g in table.groupby(["regime", "model"], sort=False):
         cells = []
@@ -237,10 +298,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble"], default="all")
+    parser.add_argument("--part", choices=["all", "synthetic", "devel", "ensemble", "speed"], default="all")
     parser.add_argument("--out", type=Path, help="JSON-lines file the results are appended to")
     parser.add_argument("--summarise", type=Path, nargs="*", help="print the table of these result files")
-    parser.add_argument("--models", nargs="*", default=[], help="model labels to run (default: all)")
+    parser.add_argument(
+        "--models", nargs="*", default=[], help="model labels to run or summarise (default: all)"
+    )
+    parser.add_argument(
+        "--columns", nargs="*", default=None, help="columns of --summarise (default: COLUMNS)"
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
@@ -248,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.summarise:
-        print(summarise(args.summarise))
+        print(summarise(args.summarise, args.columns, args.models))
         return
     if args.out is None:
         parser.error("--out is required unless --summarise is given")
@@ -266,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("all", "ensemble"):
         synthetic(args.out, work, [0], ensemble_only=True)
         devel(args.out, work, [0], ensemble_only=True, splits=args.devel_splits)
+    if args.part == "speed":
+        speed(args.out, work)
     print(f"results in {args.out}; scratch in {work}", file=sys.stderr)
 
 

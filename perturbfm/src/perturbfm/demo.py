@@ -197,7 +197,13 @@ def run_demo(
         )
         from perturbfm.data.synthetic import synthetic_graph
 
-        graph = synthetic_graph(n_genes=ds.n_genes, seed=ds.metadata["synthetic"]["seed"])
+        meta = ds.metadata["synthetic"]
+        graph = synthetic_graph(
+            n_genes=ds.n_genes,
+            seed=meta["seed"],
+            mean_degree=meta["mean_degree"],
+            n_programs=meta["n_programs"],
+        )
         save_dataset(ds, build / "synthetic", graphs={"synthetic": graph})
         datasets["synthetic"] = ds
         if include_devel:

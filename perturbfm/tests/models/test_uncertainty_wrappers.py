@@ -60,3 +60,54 @@ def test_ensemble_is_the_law_of_total_variance():
     np.testing.assert_allclose(parts["var_aleatoric"], np.mean([m[1] for m in members], axis=0), rtol=1e-6)
     assert [m.seed_ for m in ens.members_] == member_seeds(4, 3)
     assert len(set(member_seeds(4, 3))) == 3
+
+
+def test_epistemic_ood_auroc_per_cell_per_group_and_relative():
+    from perturbfm.models.uncertainty import epistemic_ood_auroc
+
+    # validation: group a (3 cells, epistemic 1.0), group b (1 cell, 4.0)
+    # test: group c (1 cell, 2.0), group d (3 cells, 3.0); aleatoric 1 except group d (10)
+    def comp(epi, alea):
+        epi, alea = np.asarray(epi, float)[:, None], np.asarray(alea, float)[:, None]
+        return {"var_epistemic": np.repeat(epi, 2, axis=1), "var_aleatoric": np.repeat(alea, 2, axis=1)}
+
+    val = comp([1, 1, 1, 4], [1, 1, 1, 1])
+    test = comp([2, 3, 3, 3], [1, 10, 10, 10])
+    out = epistemic_ood_auroc(val, test, np.array(["a", "a", "a", "b"]), np.array(["c", "d", "d", "d"]))
+    # per cell: pairs (test > val) + ties/2 over 16 pairs: each test cell beats the 3 a-cells, not b
+    assert out["ood_auroc"] == pytest.approx(12 / 16)
+    # per group: scores a=1, b=4 | c=2, d=3 -> c and d beat a only: 2 of 4 pairs
+    assert out["ood_auroc_per_group"] == pytest.approx(2 / 4)
+    # relative (epistemic / aleatoric): val 1,1,1,4 | test 2, 0.3, 0.3, 0.3 -> 2 beats three 1s
+    assert out["ood_auroc_relative"] == pytest.approx(3 / 16)
+
+
+def test_context_noise_ratio_recovers_a_planted_noise_ratio():
+    import pandas as pd
+
+    from perturbfm.data.dataset import PerturbDataset
+    from perturbfm.models.uncertainty import context_noise_ratio
+
+    rng = np.random.default_rng(0)
+    n, g = 2000, 4
+    context = np.repeat(["A", "B"], n)
+    sd = np.where(context == "A", 1.0, 3.0)[:, None]  # B's controls are 3x noisier: ratio 9
+    x = 5 + sd * rng.normal(size=(2 * n, g))
+    obs = pd.DataFrame(
+        {
+            "pert_id": "control",
+            "context_id": context,
+            "batch_id": "b",
+            "is_control": True,
+            "pert_genes": [[] for _ in range(2 * n)],
+        }
+    )
+    ds = PerturbDataset(
+        X_control=x.astype(np.float32), X_pert=x.astype(np.float32), obs=obs, var=list("abcd")
+    )
+    a_rows = np.arange(n)
+    ratio = context_noise_ratio(ds, np.array([0, n]), np.arange(2 * n), a_rows)
+    np.testing.assert_allclose(ratio[0], 1.0)
+    np.testing.assert_allclose(ratio[1], 9.0, rtol=0.1)
+    # a context with fewer than two control cells keeps ratio 1
+    assert (context_noise_ratio(ds, np.array([n]), a_rows, a_rows) == 1).all()

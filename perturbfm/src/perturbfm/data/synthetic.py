@@ -3,16 +3,23 @@
 Generative model (all draws from one ``numpy.random.Generator(seed)``):
 
 1. Gene graph: a sparse random symmetric graph (about ``mean_degree`` edges per gene),
-   row-normalised, ``A`` [G, G].
+   row-normalised, ``A`` [G, G], modular: genes fall into ``n_programs`` programs and most
+   edges join genes of one program (:func:`synthetic_graph`).
 2. Perturbations: ``n_perts`` ids. Most are a random gene set of 1-3 genes (``pert_genes``);
    about ``combo_fraction`` of them are pairs of two single-gene perturbations that also
    exist on their own, so combination splits have seen singles. A pert id is its genes
    joined by ``+`` (``"G0003+G0117"``).
-3. Effect of a gene set in context c: mask m (1 on the set's genes), propagated
+3. Effect of a gene set in context c: mask m (the signs of the set's genes: -1 for a
+   knock-down, +1 for an activation; each gene's direction is drawn once, activation with
+   probability ``activation_fraction``, so a combination's mask is exactly the sum of its
+   singles' masks, as a double perturbation of two measured genes would be), propagated
    ``h = m + a A m + a^2 A^2 m`` (a = ``propagation``), then the context operator
-   ``h (I + U_c V_c')`` (rank ``operator_rank``), then ``effect_scale * tanh(.)``, so effects
-   are graph-shaped, context-specific and sub-additive for combinations (the additive
-   baseline is good but not exact).
+   ``h (I + U_c V_c')`` (rank ``operator_rank``; a gene's row of ``U_c`` is its program's
+   plus gene-level noise, so perturbing a gene triggers roughly the response its graph
+   neighbours trigger), then ``effect_scale * tanh(.)``, so effects are graph-shaped,
+   context-specific and sub-additive for combinations (the additive baseline is good but
+   not exact), and the effect of a gene never perturbed in training can be inferred only
+   through the graph.
 4. Cells: controls (about ``control_fraction``, at least 4 per context) and perturbed cells
    spread evenly over every (perturbation, context). Basal state ``x0 = mu_c + noise``;
    ``X_control = x0`` (the synthetic pairing is the exact counterfactual);
@@ -29,16 +36,40 @@ from omicsrun import InputError
 from perturbfm.data.dataset import CONTROL_ID, PerturbDataset
 
 
-def synthetic_graph(*, n_genes: int, seed: int, mean_degree: float = 4.0) -> np.ndarray:
+def gene_programs(n_genes: int, n_programs: int) -> np.ndarray:
+    """Program (module) of every gene, (n_genes,) int: contiguous blocks of near-equal size."""
+    n_programs = max(1, min(int(n_programs), n_genes))
+    return (np.arange(n_genes) * n_programs) // n_genes
+
+
+def synthetic_graph(
+    *,
+    n_genes: int,
+    seed: int,
+    mean_degree: float = 4.0,
+    n_programs: int = 8,
+    within_program: float = 0.9,
+) -> np.ndarray:
     """Sparse random symmetric gene graph, row-normalised, dense float32 (n_genes, n_genes).
 
-    Deterministic in ``(n_genes, seed, mean_degree)``; :func:`make_synthetic` uses it with the
-    same seed.
+    Genes fall into ``n_programs`` programs (:func:`gene_programs`); each edge joins two genes
+    of one program with probability ``within_program``, else two random genes (a sparse
+    stochastic-block graph: real gene graphs are modular). Deterministic in its arguments;
+    :func:`make_synthetic` uses it with the same seed.
     """
     rng = np.random.default_rng([seed, 1])
     n_edges = round(mean_degree * n_genes / 2)
+    program = gene_programs(n_genes, n_programs)
+    members = [np.flatnonzero(program == k) for k in range(int(program.max()) + 1)]
     rows = rng.integers(0, n_genes, size=n_edges)
-    cols = rng.integers(0, n_genes, size=n_edges)
+    random_cols = rng.integers(0, n_genes, size=n_edges)
+    same = rng.random(n_edges) < within_program
+    pick = rng.random(n_edges)
+    block_cols = np.asarray(
+        [members[program[r]][int(u * members[program[r]].size)] for r, u in zip(rows, pick, strict=True)],
+        dtype=np.int64,
+    )
+    cols = np.where(same, block_cols, random_cols)
     keep = rows != cols
     weights = rng.uniform(0.5, 1.0, size=int(keep.sum()))
     adj = sp.coo_matrix((weights, (rows[keep], cols[keep])), shape=(n_genes, n_genes)).tocsr()
@@ -85,6 +116,8 @@ def make_synthetic(
     operator_rank: int = 4,
     effect_scale: float = 1.5,
     noise: float = 0.3,
+    activation_fraction: float = 0.0,
+    n_programs: int = 8,
 ) -> PerturbDataset:
     """Simulate a paired perturbation dataset with a planted graph signal.
 
@@ -101,6 +134,13 @@ def make_synthetic(
     mean_degree, propagation, operator_rank, effect_scale, noise
         Graph density, propagation weight ``a``, rank of each context's operator, size of
         the effects and standard deviation of the cell noise (see the module docstring).
+    n_programs
+        Gene programs of the graph and the operators (see the module docstring).
+    activation_fraction
+        Probability that a gene's perturbation is an activation rather than a knock-down
+        (drawn once per gene, shared by every perturbation containing it). The default 0
+        (knock-downs only, as in CRISPRi Perturb-seq screens) makes the direction of a gene
+        never perturbed in training predictable from the others.
 
     Returns
     -------
@@ -116,7 +156,11 @@ def make_synthetic(
     check_number(n_obs, "n_obs", low=1, integer=True)
     check_number(seed, "seed", low=0, integer=True)
     check_number(operator_rank, "operator_rank", low=1, integer=True)
-    for share_name, share in (("control_fraction", control_fraction), ("combo_fraction", combo_fraction)):
+    for share_name, share in (
+        ("control_fraction", control_fraction),
+        ("combo_fraction", combo_fraction),
+        ("activation_fraction", activation_fraction),
+    ):
         check_number(share, share_name, low=0, high=1)
     for param_name, param in (("mean_degree", mean_degree), ("propagation", propagation), ("noise", noise)):
         check_number(param, param_name, low=0)
@@ -137,18 +181,25 @@ def make_synthetic(
     rng = np.random.default_rng([seed, 0])
     genes = [f"G{i:04d}" for i in range(n_genes)]
     contexts = [f"C{i}" for i in range(n_contexts)]
-    adjacency = synthetic_graph(n_genes=n_genes, seed=seed, mean_degree=mean_degree)
+    adjacency = synthetic_graph(n_genes=n_genes, seed=seed, mean_degree=mean_degree, n_programs=n_programs)
     sets = _gene_sets(rng, genes, n_perts, combo_fraction)
     pert_ids = ["+".join(s) for s in sets]
 
     gene_pos = {g: i for i, g in enumerate(genes)}
+    # One direction per gene, shared by every perturbation containing it: a random sign per
+    # gene *set* would give a combination a direction unrelated to its singles'.
+    gene_sign = np.where(rng.random(n_genes) < activation_fraction, 1.0, -1.0)
     mask = np.zeros((len(sets), n_genes))
     for p, s in enumerate(sets):
-        mask[p, [gene_pos[g] for g in s]] = 1.0
-    mask *= rng.choice([-1.0, 1.0], size=(len(sets), 1))  # knock-down or activation
+        cols = [gene_pos[g] for g in s]
+        mask[p, cols] = gene_sign[cols]
     step = mask @ adjacency.T.astype(np.float64)
     h = mask + propagation * step + propagation**2 * (step @ adjacency.T)
-    u = rng.normal(0.0, 0.3, size=(n_contexts, n_genes, operator_rank))
+    # The operator's input factor of a gene is its program's plus a little gene-level noise,
+    # so genes of one program (graph neighbours, mostly) drive similar responses.
+    program = gene_programs(n_genes, n_programs)
+    u_program = rng.normal(0.0, 0.3, size=(n_contexts, int(program.max()) + 1, operator_rank))
+    u = u_program[:, program] + rng.normal(0.0, 0.1, size=(n_contexts, n_genes, operator_rank))
     v = rng.normal(0.0, 0.3, size=(n_contexts, n_genes, operator_rank))
     effect = effect_scale * np.tanh(h[None] + (h[None] @ u) @ v.transpose(0, 2, 1))  # [C, P, G]
     mu = rng.gamma(2.0, 0.5, size=(n_contexts, n_genes)) + rng.normal(0, 0.3, size=(n_contexts, 1))
@@ -187,6 +238,8 @@ def make_synthetic(
         "operator_rank": operator_rank,
         "effect_scale": effect_scale,
         "noise": noise,
+        "activation_fraction": activation_fraction,
+        "n_programs": n_programs,
     }
     return PerturbDataset(
         X_control=x0.astype(np.float32),

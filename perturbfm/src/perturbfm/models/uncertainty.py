@@ -175,3 +175,101 @@ def conformal_variance(var: np.ndarray, quantiles: dict[float, float], level: fl
     """``var`` rescaled so the Gaussian ``level`` interval equals the conformal one."""
     z = norm.ppf(0.5 + level / 2)
     return var * (quantiles[level] / z) ** 2
+
+
+def epistemic_ood_auroc(
+    val: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    val_groups: np.ndarray,
+    test_groups: np.ndarray,
+) -> dict[str, float | None]:
+    """How well the ensemble's epistemic variance tells test cells from validation cells.
+
+    Label 0: the split's validation cells (held-out cells of training (perturbation,
+    context) groups: in distribution); label 1: the test cells (out of distribution by the
+    split's construction). A higher score should mean OOD, so 0.5 is no separation and
+    values below 0.5 mean the members agree *more* on the test cells.
+
+    Parameters
+    ----------
+    val, test
+        :meth:`DeepEnsemble.predict_components` of the validation and test rows.
+    val_groups, test_groups
+        One (perturbation, context) key per row, for the per-group aggregation.
+
+    Returns
+    -------
+    dict
+        ``ood_auroc``: per cell, score = mean epistemic variance over genes (the evaluator's
+        convention for the total variance); ``ood_auroc_per_group``: one score per
+        (perturbation, context) group (mean over its cells), so large groups do not weigh
+        more and cells of one group (v2 predicts the same for all of them) count once;
+        ``ood_auroc_relative``: per cell, epistemic / aleatoric variance averaged over
+        genes, which removes the scale of the effect (members disagree in proportion to the
+        size of what they predict).
+    """
+    from perturbfm.eval.uncertainty import ood_auroc
+
+    labels = np.r_[np.zeros(len(val_groups), bool), np.ones(len(test_groups), bool)]
+    score = np.r_[val["var_epistemic"].mean(axis=1), test["var_epistemic"].mean(axis=1)]
+    relative = np.r_[
+        (val["var_epistemic"] / np.maximum(val["var_aleatoric"], VAR_FLOOR)).mean(axis=1),
+        (test["var_epistemic"] / np.maximum(test["var_aleatoric"], VAR_FLOOR)).mean(axis=1),
+    ]
+    keys = np.r_[
+        np.char.add("val\t", np.asarray(val_groups, dtype=str)),
+        np.char.add("test\t", np.asarray(test_groups, dtype=str)),
+    ]
+    uniq, code = np.unique(keys, return_inverse=True)
+    group_score = np.bincount(code, weights=score) / np.bincount(code)
+    group_label = np.zeros(uniq.size, bool)
+    group_label[code[labels]] = True
+    return {
+        "ood_auroc": ood_auroc(score, labels),
+        "ood_auroc_per_group": ood_auroc(group_score, group_label),
+        "ood_auroc_relative": ood_auroc(relative, labels),
+        "n_val_cells": len(val_groups),
+        "n_test_cells": len(test_groups),
+    }
+
+
+def context_noise_ratio(
+    ds: PerturbDataset, idx: np.ndarray, control_idx: np.ndarray, reference_idx: np.ndarray
+) -> np.ndarray:
+    """Per row of ``idx`` and gene: control variance of the row's context / reference variance.
+
+    The conformal layer multiplies the predicted variance by this ratio before scoring, so a
+    context whose cells are noisier than the calibration cells' gets proportionally wider
+    intervals. Only control cells are read (no perturbed cell of the test part).
+
+    Parameters
+    ----------
+    ds
+        The dataset.
+    idx
+        Rows to scale, (n,).
+    control_idx
+        Control rows available per context (the training controls and the test part's
+        controls), (m,).
+    reference_idx
+        Control rows of the reference variance (the training controls), (r,).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n, n_genes) float64; 1 for a context with fewer than two control cells.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    control_idx = np.asarray(control_idx, dtype=np.int64)
+    contexts = ds.obs["context_id"].astype(str).to_numpy()
+    ref = np.asarray(ds.rows(np.asarray(reference_idx, dtype=np.int64), "control"), dtype=np.float64).var(
+        axis=0
+    )
+    out = np.ones((idx.size, ds.n_genes))
+    for context in np.unique(contexts[idx]):
+        rows = control_idx[contexts[control_idx] == context]
+        if rows.size < 2:
+            continue
+        var = np.asarray(ds.rows(rows, "control"), dtype=np.float64).var(axis=0)
+        out[contexts[idx] == context] = np.divide(var, ref, out=np.ones_like(var), where=ref > VAR_FLOOR)
+    return out

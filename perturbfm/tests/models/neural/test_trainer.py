@@ -34,7 +34,7 @@ def _run(tmp=None, *, epochs, resume=False, seed=0):
     module = _Linear()
     inputs, y = _data(0)
     v_inputs, vy = _data(1, 32)
-    config = TrainConfig(epochs=epochs, batch_size=16, patience=100)
+    config = TrainConfig(epochs=epochs, batch_size=16, patience=100, monitor="nll")
     result = train_module(
         module,
         (inputs, y),

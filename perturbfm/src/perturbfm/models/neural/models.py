@@ -203,7 +203,7 @@ class PerturbFMv0(NeuralModel):
         weight_decay: float = 1e-4,
         grad_clip: float = 1.0,
         patience: int = 10,
-        monitor: str = "nll",
+        monitor: str = "rmse",
         device: str = "cpu",
         mixed_precision: bool = False,
     ) -> None:
@@ -260,7 +260,7 @@ class PerturbFMv1(NeuralModel):
         weight_decay: float = 1e-4,
         grad_clip: float = 1.0,
         patience: int = 10,
-        monitor: str = "nll",
+        monitor: str = "rmse",
         device: str = "cpu",
         mixed_precision: bool = False,
     ) -> None:
@@ -327,7 +327,7 @@ class PerturbFMv2(NeuralModel):
         weight_decay: float = 1e-4,
         grad_clip: float = 1.0,
         patience: int = 10,
-        monitor: str = "nll",
+        monitor: str = "rmse",
         device: str = "cpu",
         mixed_precision: bool = False,
     ) -> None:
