@@ -171,6 +171,10 @@ def test_fit_bundle_multiplex_outputs(multiplex_fit, tmp_path):
     assert kinds["batch"] == {"covariate_before"}
     assert kinds["log_library_size"] == {"covariate_before"}
     assert result.config["features"]["covariates"][-1] == "log_library_size"
+    from isograph.fit.summary import fit_summary
+
+    shown = ", ".join(result.config["features"]["covariates"])
+    assert f"regressed covariates: {shown}" in fit_summary(result)  # the user sees what was regressed
     assert kinds["Dx"] == {"trait"}
     # library size not regressed: tested on both
     unregressed = fit_bundle(
