@@ -7,7 +7,8 @@ Prints, per suite, one row per fixture with every backend's F_rr (and modules fo
 the suite mean per backend, and each backend's median fit wall and peak RSS. With
 ``--stage-reports`` (the ``artifacts/reports`` folder of the benchmark's ``--root``), multiplex
 fixtures also get per-role recall. Null fixtures (no planted module) show the number of
-modules found, which are all spurious.
+modules found, which are all spurious. A later report's row replaces an earlier one's for
+the same suite, fixture, backend and seed (one backend re-measured after a change).
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ ROLES = ("switch_only", "abundance_only", "coupled", "discordant")
 
 
 def _rows(paths: list[Path]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+    # A later report replaces an earlier one's row of the same suite, fixture, backend and seed
+    # (e.g. one backend re-measured after a change), keeping the first one's place.
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for path in paths:
-        rows.extend(r for r in json.loads(path.read_text())["rows"] if r["method"] != "naive")
-    return rows
+        for r in json.loads(path.read_text())["rows"]:
+            if r["method"] != "naive":
+                rows[(r["suite"], r["fixture"], r["method"], r["seed"])] = r
+    return list(rows.values())
 
 
 def suite_tables(rows: list[dict[str, Any]]) -> str:

@@ -91,6 +91,7 @@ def test_report_is_self_contained(fit_and_explain, tmp_path, capsys):
         assert section in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external request
     assert "SYN" in page  # gene names, not only ids
+    assert "Eigengenes by Dx" in page  # the design factor's pattern per module
     with pytest.raises(SystemExit) as exc:
         main(["report", "--fit", str(tmp_path / "nofit"), "--out", str(tmp_path / "r2.html")])
     assert exc.value.code == 2

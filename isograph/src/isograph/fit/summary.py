@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 
 def fit_summary(result: FitResult, *, n_sizes: int = 8, n_traits: int = 5) -> list[str]:
-    """Lines describing a fit: module count and sizes, unassigned genes, strongest trait links."""
+    """Lines describing a fit: module count and sizes, unassigned genes, strongest trait links,
+    and the covariates regressed out of the features (log library size among them by default)."""
     labels = result.modules["module_id"].astype(str)
     sizes = labels[labels != UNASSIGNED].value_counts()
     shown = ", ".join(f"{m} {n}" for m, n in sizes.head(n_sizes).items())
@@ -28,4 +29,8 @@ def fit_summary(result: FitResult, *, n_sizes: int = 8, n_traits: int = 5) -> li
         lines.append(f"top trait links: {hits}")
     else:
         lines.append("top trait links: none tested")
+    config = getattr(result, "config", None) or {}
+    if "features" in config:
+        regressed = list(config["features"].get("covariates", []))
+        lines.append(f"regressed covariates: {', '.join(regressed) if regressed else 'none'}")
     return lines

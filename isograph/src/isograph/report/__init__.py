@@ -155,6 +155,20 @@ def _isoform_fractions(bundle: Any, pairs: pd.DataFrame, trait: str, n_pairs: in
     return _png(fig)
 
 
+def _patterns(eigengenes: pd.DataFrame, samples: pd.DataFrame, traits: list[str]) -> list[str]:
+    """Eigengenes by level of each categorical trait with 2-12 levels (a design factor)."""
+    from isograph.report.patterns import eigengene_patterns
+
+    out = []
+    for trait in traits:
+        column = samples[trait]
+        numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+        if not numeric and 2 <= column.nunique() <= 12 and eigengenes.shape[1] > 1:
+            out.append(f"<h3>Eigengenes by {html.escape(trait)}</h3>")
+            out.append(_png(eigengene_patterns(eigengenes, samples, trait)))
+    return out
+
+
 def write_report(
     fit_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -216,6 +230,7 @@ def write_report(
     ]  # covariates were regressed out
     if bundle is not None:
         parts.append(_trait_heatmap(signed_trait_matrix(eigengenes, bundle.samples, shown_traits)))
+        parts.extend(_patterns(eigengenes, bundle.samples, shown_traits))
     if traits_path.is_file():
         parts.append(_table(pd.read_parquet(traits_path).sort_values("pvalue").head(20)))
     parts.append("<h2>Top drivers per module</h2>")

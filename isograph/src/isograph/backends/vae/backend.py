@@ -14,6 +14,7 @@ from isograph.backends.base import UNASSIGNED, BackendResult, register
 from isograph.backends.baseline import _gene_edges, _leiden_gene_modules
 from isograph.backends.multiplex import calibrate_alpha_abundance, class_cutoffs, describe
 from isograph.backends.vae._torch import require_torch, resolve_device
+from isograph.backends.vae.gate import support_gate
 from isograph.backends.vae.modules import (
     DecodedCovariance,
     explained_variance,
@@ -66,13 +67,12 @@ class VaeConfig:
     min_module_size, null_rows, block_size, max_component_fraction, leiden_resolution,
     merge_cut_height
         As for the baseline backend.
-    support_gate
-        Report no module when the samples support no shared factor: parallel analysis of the
-        features against a permutation null (:func:`isograph.network.programs.decompose_programs`).
+    support_gate, support_fraction
+        Keep only the modules of which at least ``support_fraction`` of the features are
+        explained by factors above a permutation null (:mod:`isograph.backends.vae.gate`).
         A decoder always produces correlated output, so on data with no co-regulation the
-        decoded network alone found 1-4 spurious modules per 2,000-gene null (``null_v1``);
-        the gate removes them and leaves planted fixtures, whose factors beat the null, as
-        they were.
+        decoded network alone found 1-5 spurious modules per 2,000-gene null (``null_v1``);
+        the gate removes them and leaves planted fixtures as they were.
     alpha_switch, alpha_abundance, allow_abundance_abundance, alpha_abundance_grid
         The multiplex edge policy (:mod:`isograph.backends.multiplex`).
     progress
@@ -110,6 +110,7 @@ class VaeConfig:
     leiden_resolution: float = 1.0
     merge_cut_height: float = 0.15
     support_gate: bool = True
+    support_fraction: float = 0.25
     progress: bool = True
     threads: int = 1
 
@@ -141,6 +142,7 @@ class VaeConfig:
             ("leiden_resolution", self.leiden_resolution > 0, "> 0"),
             ("merge_cut_height", 0 <= self.merge_cut_height < 1, "in [0, 1)"),
             ("threads", self.threads >= 0, ">= 0 (0: torch's default)"),
+            ("support_fraction", 0 < self.support_fraction <= 1, "in (0, 1]"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -264,12 +266,9 @@ class VaeNetworkModel:
         )
         support: dict[str, Any] | None = None
         if used.support_gate and (gene_label >= 0).any():
-            from isograph.network.programs import decompose_programs
-
-            supported = decompose_programs(np.asarray(features.matrix, dtype=np.float64), seed=seed)
-            support = {"n_factors": supported.n_factors, **supported.summary()}
-            if supported.n_factors == 0:
-                gene_label = np.full_like(gene_label, -1)
+            gene_label, support = support_gate(
+                features.matrix, gene_label, group, min_fraction=used.support_fraction, seed=seed
+            )
         n_modules = int(gene_label.max(initial=-1)) + 1
         module_names = [f"M{m:03d}" for m in range(n_modules)]
         module_ids = np.where(
