@@ -101,7 +101,7 @@ class GraphNetworkModel:
             x, adjacency, strength=config.smoothing, tol=config.cg_tol, max_iter=config.cg_max_iter
         )
         latent = LatentConfig(**{f.name: getattr(config, f.name) for f in fields(LatentConfig)})
-        result = fit_latent(features, smoothed, config=latent, seed=seed, name=self.name)
+        result = fit_latent(features, smoothed, config=latent, seed=seed, name=self.name, null_x=x)
         p = adjacency.shape[0]
         graph_info: dict[str, Any] = {
             "graph": config.graph,

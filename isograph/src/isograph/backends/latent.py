@@ -6,24 +6,40 @@ Algorithm
    by maximum-likelihood factor analysis (:mod:`isograph.backends.factor`): blockwise EM in
    which the low-rank-plus-diagonal covariance is handled through Woodbury, never as a p x p
    matrix, so 20,000 features x 1,000 samples fit in memory.
-2. The number of factors k is the candidate with the best mean held-out log-likelihood per
-   sample over ``n_folds`` folds of the samples (default), or ``n_factors`` when set.
+2. The number of factors k (``k_rule``): by default Horn's parallel analysis, the factors
+   whose eigenvalue beats the 95 % quantile of column-permuted data
+   (:func:`isograph.network.programs.decompose_programs`); or the held-out log-likelihood over
+   ``n_folds`` folds of the samples (``within_se``, ``max``); or ``n_factors`` when set.
+   Why not cross-validation by default: with p >> n the maximum-likelihood fit of every k
+   overfits (noise variances of some features run to the floor), so the held-out
+   log-likelihood falls from the smallest candidate on: it chose k = 4 on every
+   ``multiplex_v1`` and ``smalln_v1`` fixture (13 and 8 planted programs on multiplex), and
+   F_rr was 0.25 and 0.09. Parallel analysis found 12 and 8 factors there, 17-21 on
+   ``scale_v1``, 3 on the 24- and 40-sample fixtures.
 3. Loadings are varimax-rotated so each factor loads on few features.
 4. Assignment (``assignment``):
 
-   - ``loadings`` (default): each factor's loadings are robustly z-scored (median, 1.4826 MAD);
+   - ``null`` (default): a feature is placed when its communality over the k factors beats
+     the communalities of column-permuted data (the permutation null of step 2, empirical p,
+     Benjamini-Hochberg at ``null_fdr``), and features so placed are grouped by the direction
+     of their rotated loading vector (k-lines, started from the rotated axes: correlated
+     programs stay apart).
+   - ``loadings``: each factor's loadings are robustly z-scored (median, 1.4826 MAD);
      a feature joins the factor where its |z| is largest when that |z| is at least ``z_cut``.
      This is the decomposition route Saelens et al. (2018) found to recover modules best.
    - ``cluster``: k-means (k clusters, seeded) of the unit-normalised rotated loading rows of
      features whose communality (share of variance the factors explain) is at least
      ``min_communality``; the clustering route, kept for comparison.
 
-   The default was chosen by measurement (README, "Backends"): on ``core_v1`` the loadings
-   route scores the higher F_rr.
-5. A gene takes the module of its feature with the largest |z| (``loadings``) or communality
-   (``cluster``); modules with fewer than ``min_module_size`` genes become unassigned; modules
-   whose eigengenes correlate at ``1 - merge_cut_height`` or more are merged (WGCNA's
-   ``mergeCloseModules``), then relabelled ``M000``... by size.
+   The default was chosen by measurement (README, "Backends"), with k by parallel analysis,
+   mean F_rr on core_v1 / multiplex_v1 / smalln_v1: ``null`` 0.587 / 0.624 / 0.569,
+   ``loadings`` 0.629 / 0.682 / 0.083. A fixed robust-z cut does not carry across sample
+   sizes (a true loading's z shrinks with the noise of n = 24 samples: it found no module on
+   ``factorial_n24``), while the permutation null is calibrated for each data set.
+5. A gene takes the module of its feature with the largest communality (``null``), |z|
+   (``loadings``) or communality (``cluster``); modules with fewer than ``min_module_size``
+   genes become unassigned; modules whose eigengenes correlate at ``1 - merge_cut_height`` or
+   more are merged (WGCNA's ``mergeCloseModules``), then relabelled ``M000``... by size.
 
 Typed outputs: per-sample factor scores (``F00``...), per-feature rotated loadings, and a
 soft membership of every gene in every module (the largest share of a feature's variance that
@@ -56,16 +72,24 @@ class LatentConfig:
     Attributes
     ----------
     n_factors
-        Fixed number of factors; ``None`` chooses k by cross-validated log-likelihood.
+        Fixed number of factors; ``None`` chooses k by ``k_rule``.
     candidates
-        Values of k tried by cross-validation.
+        Values of k tried by cross-validation; the largest is also the cap of ``parallel``.
     n_folds
-        Folds of the samples for that choice.
+        Folds of the samples for the cross-validated rules.
     k_rule
-        ``within_se``: the largest k within one standard error of the best held-out
-        log-likelihood; ``max``: the best (see :func:`isograph.backends.factor.choose_n_factors`).
+        ``parallel`` (default): the factors whose eigenvalue beats the ``0.95`` quantile of
+        column-permuted data (Horn's parallel analysis,
+        :func:`isograph.network.programs.decompose_programs`); ``within_se``: the largest k
+        within one standard error of the best held-out log-likelihood; ``max``: the best
+        held-out log-likelihood (see :func:`isograph.backends.factor.choose_n_factors`).
     assignment
-        ``loadings`` (z-score cut on rotated loadings) or ``cluster`` (k-means of loading rows).
+        ``null`` (default: features whose communality beats the permutation null, grouped by
+        the direction of their rotated loadings), ``loadings`` (z-score cut on rotated
+        loadings) or ``cluster`` (k-means of loading rows).
+    null_permutations, null_fdr
+        Permutations of the null (``parallel``, ``null``) and the Benjamini-Hochberg level of
+        its per-feature membership test (``null``).
     z_cut
         Robust z of a loading at which a feature joins a factor (``loadings``).
     min_communality
@@ -88,8 +112,10 @@ class LatentConfig:
     n_factors: int | None = None
     candidates: tuple[int, ...] = (4, 8, 12, 16, 24)
     n_folds: int = 3
-    k_rule: Literal["within_se", "max"] = "within_se"
-    assignment: Literal["loadings", "cluster"] = "loadings"
+    k_rule: Literal["parallel", "within_se", "max"] = "parallel"
+    assignment: Literal["null", "loadings", "cluster"] = "null"
+    null_permutations: int = 20
+    null_fdr: float = 0.05
     z_cut: float = 4.0
     min_communality: float = 0.2
     min_module_size: int = 10
@@ -110,8 +136,10 @@ class LatentConfig:
                 "a non-empty list of k >= 1",
             ),
             ("n_folds", self.n_folds >= 2, ">= 2"),
-            ("k_rule", self.k_rule in ("within_se", "max"), "within_se or max"),
-            ("assignment", self.assignment in ("loadings", "cluster"), "loadings or cluster"),
+            ("k_rule", self.k_rule in ("parallel", "within_se", "max"), "parallel, within_se or max"),
+            ("assignment", self.assignment in ("null", "loadings", "cluster"), "null, loadings or cluster"),
+            ("null_permutations", self.null_permutations >= 10, ">= 10"),
+            ("null_fdr", 0 < self.null_fdr < 1, "in (0, 1)"),
             ("z_cut", self.z_cut > 0, "> 0"),
             ("min_communality", 0 <= self.min_communality < 1, "in [0, 1)"),
             ("min_module_size", self.min_module_size >= 2, ">= 2"),
@@ -151,17 +179,30 @@ class LatentNetworkModel:
 
 
 def fit_latent(
-    features: FeatureSet, x: np.ndarray, *, config: LatentConfig, seed: int, name: str
+    features: FeatureSet,
+    x: np.ndarray,
+    *,
+    config: LatentConfig,
+    seed: int,
+    name: str,
+    null_x: np.ndarray | None = None,
 ) -> BackendResult:
     """The latent pipeline on data ``x`` (n_samples, n_features) aligned with ``features``.
 
     ``x`` is ``features.matrix`` for ``latent`` and the graph-smoothed matrix for ``graph``.
+    ``null_x`` (default ``x``) is what the permutation null of ``k_rule="parallel"`` and
+    ``assignment="null"`` sees: the graph backend passes the unsmoothed features, because
+    smoothing correlates neighbouring features, which a column permutation cannot mimic (on
+    ``multiplex_v1`` the smoothed data "supported" 20-24 factors for 8-13 programs).
     """
     x = np.asarray(x, dtype=np.float32)
     x = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
     n = x.shape[0]
     cv_scores: dict[int, float] = {}
-    if config.n_factors is None:
+    pa_info: dict[str, Any] = {}
+    if config.n_factors is None and config.k_rule == "parallel":
+        k, pa_info = _parallel_analysis_k(x if null_x is None else null_x, config, seed)
+    elif config.n_factors is None:
         candidates = tuple(
             sorted({int(k) for k in config.candidates if k < n * (1 - 1 / config.n_folds) - 1})
         )
@@ -188,7 +229,12 @@ def fit_latent(
 
     gene_index = pd.Index(pd.unique(features.gene_ids))
     group = gene_index.get_indexer(features.gene_ids)
-    if config.assignment == "loadings":
+    if config.assignment == "null":
+        explained = pa_info.get("explained")
+        if explained is None:
+            explained = _parallel_analysis_k(x if null_x is None else null_x, config, seed)[1]["explained"]
+        factor, strength = _assign_by_lines(rotated, total, explained)
+    elif config.assignment == "loadings":
         factor, strength = _assign_by_loadings(rotated, config.z_cut)
     else:
         factor, strength = _assign_by_clusters(rotated, total, config.min_communality, seed)
@@ -221,7 +267,8 @@ def fit_latent(
     residual = _reconstruction_rmse(x, scores, rotated, config.block_size)
     calibration = {
         "n_factors": int(k),
-        "n_factors_chosen_by": f"cross-validation ({config.k_rule})" if config.n_factors is None else "fixed",
+        "n_factors_chosen_by": _k_rule_name(config),
+        "parallel_analysis": {k: v for k, v in pa_info.items() if k != "explained"},
         "heldout_loglik_per_sample": {str(kk): v for kk, v in cv_scores.items()},
         "train_loglik_per_sample": model.loglik,
         "reconstruction_rmse": residual,
@@ -246,6 +293,30 @@ def fit_latent(
         soft_membership=soft,
         state={"loadings": rotated, "noise_variance": psi, "rotation": rotation, "n_factors": int(k)},
     )
+
+
+def _k_rule_name(config: LatentConfig) -> str:
+    if config.n_factors is not None:
+        return "fixed"
+    if config.k_rule == "parallel":
+        return "parallel analysis (permutation null)"
+    return f"cross-validation ({config.k_rule})"
+
+
+def _parallel_analysis_k(x: np.ndarray, config: LatentConfig, seed: int) -> tuple[int, dict[str, Any]]:
+    # Horn's parallel analysis on the permutation null of isograph.network.programs: the
+    # factors whose eigenvalue exceeds the 95 % quantile of column-permuted data.
+    from isograph.network.programs import decompose_programs
+
+    decomposition = decompose_programs(
+        x, n_null=config.null_permutations, fdr=config.null_fdr, max_factors=max(config.candidates), seed=seed
+    )
+    info = {
+        "eigenvalues": [round(float(v), 4) for v in decomposition.eigenvalues],
+        "null_eigenvalues": [round(float(v), 4) for v in decomposition.null_eigenvalues],
+    }
+    info["explained"] = decomposition.labels >= 0
+    return max(int(decomposition.n_factors), 1), info
 
 
 def factor_model_of(state: dict[str, Any]) -> FactorModel:
@@ -285,6 +356,24 @@ def _assign_by_clusters(
         rows = rotated[keep] / np.linalg.norm(rotated[keep], axis=1, keepdims=True)
         label[keep] = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(rows)
     return label, communality
+
+
+def _assign_by_lines(
+    rotated: np.ndarray, total: np.ndarray, explained: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # Features the permutation null says the factors explain are grouped by the direction of
+    # their rotated loading vector (k-lines from the rotated axes, as in
+    # isograph.network.programs): correlated programs stay apart. Strength: the correlation
+    # of the feature with its factor-implied signal, sqrt(communality).
+    from isograph.network.programs import _k_lines
+
+    scaled = rotated / np.sqrt(total)[:, None]
+    norms = np.linalg.norm(scaled, axis=1)
+    factor = np.full(len(rotated), -1, dtype=np.int64)
+    if explained.any():
+        directions = scaled[explained] / np.maximum(norms[explained, None], 1e-12)
+        factor[explained] = _k_lines(directions, np.eye(rotated.shape[1]))
+    return factor, norms
 
 
 def _gene_labels(factor: np.ndarray, strength: np.ndarray, group: np.ndarray, n_genes: int) -> np.ndarray:
