@@ -92,6 +92,10 @@ def test_null_benchmark_reports_calibration(tmp_path):
         # Depth itself: only with library size regressed does a 10x depth range leave random
         # gene sets' eigengenes uncorrelated with it (without: 30 % of them at p < 0.05).
         ("null_lib10x_2k", ["library_factor"] * 5, {"regress_library_size": True}),
+        # ... which is the default (the old default, depth-scaled pseudo-count alone, rejects
+        # 18 of 60 on the 10x null and 4 of 60 on the 4x one; see the last test)
+        ("null_lib10x_2k", ["library_factor"] * 5, {}),
+        ("null_lib4x_2k", ["library_factor"] * 5, {}),
     ],
 )
 def test_trait_table_holds_its_nominal_rate_on_a_null(fixture, traits, options):
@@ -122,3 +126,20 @@ def test_trait_table_holds_its_nominal_rate_on_a_null(fixture, traits, options):
     n_reject = int((table["pvalue"] < 0.05).sum())
     low, high = binom.ppf([0.0005, 0.9995], n_tests, 0.05)
     assert low <= n_reject <= high, (n_reject, n_tests)
+
+
+def test_depth_leaks_into_eigengenes_without_the_library_size_regression():
+    # The counterpart of the default-settings rows above, so that they can fail: with the
+    # depth-scaled pseudo-count alone (the default before library size was regressed), random
+    # gene sets' eigengenes on the 10x-range null correlate with depth far above 5 %.
+    from isograph.fit.stats import module_eigengenes, trait_associations
+
+    bundle = make_fixture("null_v1", "null_lib10x_2k", seed=0)
+    features = build_features(bundle, regress_library_size=False)
+    genes = pd.unique(features.gene_ids)
+    chosen = np.random.default_rng(7).permutation(len(genes))[:900].reshape(60, 15)
+    module_of = {genes[g]: f"M{m:03d}" for m in range(60) for g in chosen[m]}
+    feature_module = np.array([module_of.get(g, "unassigned") for g in features.gene_ids])
+    eigengenes = module_eigengenes(features, feature_module, [f"M{m:03d}" for m in range(60)])
+    table = trait_associations(eigengenes.reset_index(drop=True), bundle.samples, ["library_factor"])
+    assert int((table["pvalue"] < 0.05).sum()) > 9  # above the 99.9 % binomial band (measured 18)

@@ -138,7 +138,8 @@ def test_build_features_channels_covariates_and_standardisation():
     rng = np.random.default_rng(4)
     bundle = _small_bundle(rng)
     fs = build_features(bundle)
-    assert fs.covariates == ("Batch", "AGE")  # batch/sex/age matched case-insensitively
+    # batch/sex/age matched case-insensitively; log library size regressed by default
+    assert fs.covariates == ("Batch", "AGE", "log_library_size")
     n_multi = int((bundle.transcripts_per_gene() >= 2).sum())
     assert (fs.feature_type == "switch").sum() == n_multi
     assert (fs.feature_type == "abundance").sum() == bundle.n_genes
@@ -146,9 +147,12 @@ def test_build_features_channels_covariates_and_standardisation():
     np.testing.assert_allclose(fs.matrix.mean(axis=0), 0, atol=1e-5)
     np.testing.assert_allclose(fs.matrix.std(axis=0), 1, atol=1e-4)
     design, _ = covariate_design(bundle.samples, ["Batch", "AGE"])
-    full = np.hstack([np.ones((bundle.n_samples, 1)), design])
+    depth = np.log(bundle.transcript_counts.sum(axis=0))
+    full = np.hstack([np.ones((bundle.n_samples, 1)), design, depth[:, None] - depth.mean()])
     np.testing.assert_allclose(full.T @ fs.matrix.astype(float) / bundle.n_samples, 0, atol=1e-5)
-    assert fs.dof == bundle.n_samples - 3
+    assert fs.dof == bundle.n_samples - 4
+    unadjusted_depth = build_features(bundle, regress_library_size=False)
+    assert unadjusted_depth.covariates == ("Batch", "AGE") and unadjusted_depth.dof == bundle.n_samples - 3
     assert list(fs.feature_ids[:1]) == [f"{fs.gene_ids[0]}:switch"]
 
 
@@ -156,7 +160,7 @@ def test_build_features_uses_recorded_covariates_and_switch_only():
     rng = np.random.default_rng(5)
     bundle = _small_bundle(rng, multiplex=False, provenance={"covariates": "Dx"})
     fs = build_features(bundle)
-    assert fs.covariates == ("Dx",)
+    assert fs.covariates == ("Dx", "log_library_size")
     assert set(fs.feature_type) == {"switch"} and not fs.is_multiplex
     assert build_features(bundle, regress_covariates=False).covariates == ()
     with pytest.raises(InputError, match="covariate column 'donor' is not in the sample table"):

@@ -166,11 +166,19 @@ def test_fit_bundle_multiplex_outputs(multiplex_fit, tmp_path):
     assert set(result.feature_scores["feature_type"]) == {"switch", "abundance"}
     assert set(result.traits["trait"]) == {*bundle.trait_columns(), "log_library_size"}
     # regressed covariates are tested on the unadjusted eigengenes only (after adjustment
-    # they are orthogonal by construction); library size, not regressed, on both
+    # they are orthogonal by construction); library size is regressed by default
     kinds = result.traits.groupby("trait")["kind"].agg(set)
     assert kinds["batch"] == {"covariate_before"}
-    assert kinds["log_library_size"] == {"covariate_before", "covariate_after"}
+    assert kinds["log_library_size"] == {"covariate_before"}
+    assert result.config["features"]["covariates"][-1] == "log_library_size"
     assert kinds["Dx"] == {"trait"}
+    # library size not regressed: tested on both
+    unregressed = fit_bundle(
+        bundle, overrides={"baseline.min_module_size": "8", "features.regress_library_size": "false"}
+    )
+    kinds = unregressed.traits.groupby("trait")["kind"].agg(set)
+    assert kinds["log_library_size"] == {"covariate_before", "covariate_after"}
+    assert "log_library_size" not in unregressed.config["features"]["covariates"]
     # kME is the correlation with the own eigengene
     row = result.feature_scores.dropna(subset=["kme"]).iloc[0]
     assert abs(row.kme) <= 1

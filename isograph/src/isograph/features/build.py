@@ -53,14 +53,17 @@ class FeatureConfig:
         depth signal.
     regress_library_size
         Regress log library size out of both channels along with the covariates (recorded
-        as the covariate ``log_library_size``).
+        as the covariate ``log_library_size``). On by default: with the depth-scaled
+        pseudo-count alone, eigengenes of 60 random gene sets on a null with a 10x library
+        range still correlate with log library size at p < 0.05 in 14-25 of them (3 expected); with
+        the regression in 0 of 60, at no cost in planted recovery (README, "Depth").
     """
 
     pseudocount: float = 0.5
     prior_count: float = 2.0
     min_switch_transcripts: int = 2
     depth_scaled_pseudocount: bool = True
-    regress_library_size: bool = False
+    regress_library_size: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +141,7 @@ def build_features(
     covariates: Sequence[str] | None = None,
     min_switch_transcripts: int = 2,
     depth_scaled_pseudocount: bool = True,
-    regress_library_size: bool = False,
+    regress_library_size: bool = True,
 ) -> FeatureSet:
     """Switch (and, with gene counts, abundance) features of a bundle.
 
@@ -151,7 +154,8 @@ def build_features(
     prior_count
         Prior count of log-CPM (must be > 0).
     regress_covariates
-        Regress nuisance covariates out of both channels.
+        Regress nuisance covariates (and, with ``regress_library_size``, log library size)
+        out of both channels; ``False`` gives the unadjusted features.
     covariates
         Sample-table columns to regress out; ``None`` uses :func:`default_covariates`.
     min_switch_transcripts
@@ -159,7 +163,8 @@ def build_features(
     depth_scaled_pseudocount
         Scale the switch pseudo-count by library size.
     regress_library_size
-        Also regress log library size (recorded in ``covariates`` as ``log_library_size``).
+        Also regress log library size (recorded in ``covariates`` as ``log_library_size``)
+        when covariates are regressed at all.
 
     Returns
     -------
@@ -184,7 +189,7 @@ def build_features(
     columns = list(default_covariates(bundle) if covariates is None else covariates)
     if not regress_covariates:
         columns = []
-    if regress_library_size and LIBRARY_SIZE not in columns:
+    elif regress_library_size and LIBRARY_SIZE not in columns:
         columns.append(LIBRARY_SIZE)
     design, _ = covariate_design(with_library_size(bundle), columns)
     full = with_intercept(design)
