@@ -311,7 +311,7 @@ def _parallel_analysis_k(x: np.ndarray, config: LatentConfig, seed: int) -> tupl
     decomposition = decompose_programs(
         x, n_null=config.null_permutations, fdr=config.null_fdr, max_factors=max(config.candidates), seed=seed
     )
-    info = {
+    info: dict[str, Any] = {
         "eigenvalues": [round(float(v), 4) for v in decomposition.eigenvalues],
         "null_eigenvalues": [round(float(v), 4) for v in decomposition.null_eigenvalues],
     }
