@@ -114,3 +114,40 @@ def test_default_latent_recovers_small_n_programs(fixture):
     result = get_backend("latent").fit(build_features(bundle), config=LatentConfig(), seed=0)
     assert result.calibration["n_factors_chosen_by"].startswith("parallel analysis")
     assert score_fit(bundle, result.modules, seed=0)["f_rr"] >= 0.5
+
+
+def test_implied_edges_match_a_dense_computation_and_keep_the_strongest_partners():
+    import pandas as pd
+
+    from isograph.backends.latent import _implied_edges
+
+    rng = np.random.default_rng(5)
+    p = 60
+    rotated = rng.normal(size=(p, 2))
+    total = (rotated**2).sum(axis=1) + rng.uniform(0.2, 1.0, p)
+    group = np.arange(p) // 2  # two features per gene
+    module = np.where(np.arange(p) < 40, 0, -1)
+    genes = pd.Index([f"g{i}" for i in range(p // 2)])
+    is_ab = np.arange(p) % 2 == 1
+    scaled = rotated / np.sqrt(total)[:, None]
+    r = scaled @ scaled.T
+    # dense reference: every within-module pair of different genes, no abundance-abundance
+    ok = (module[:, None] == 0) & (module[None, :] == 0) & (group[:, None] != group[None, :])
+    ok &= ~(is_ab[:, None] & is_ab[None, :]) & (np.abs(r) >= 0.3)
+    expected = {}
+    for a, b in zip(*np.nonzero(ok), strict=True):
+        key = (min(group[a], group[b]), max(group[a], group[b]))
+        if key not in expected or abs(r[a, b]) > abs(expected[key]):
+            expected[key] = r[a, b]
+    full = _implied_edges(
+        rotated, total, module, group, genes, is_ab, min_r=0.3, allow_aa=False, max_partners=1000, block=7
+    )
+    got = {(int(a[1:]), int(b[1:])): w for a, b, w in full.itertuples(index=False)}
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()))
+    capped = _implied_edges(
+        rotated, total, module, group, genes, is_ab, min_r=0.3, allow_aa=False, max_partners=3, block=7
+    )
+    assert 0 < len(capped) <= 40 * 3 and set(zip(capped.gene_a, capped.gene_b)) <= set(
+        zip(full.gene_a, full.gene_b)
+    )
