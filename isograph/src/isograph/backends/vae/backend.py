@@ -73,12 +73,15 @@ class VaeConfig:
         when the permutation null of the measured features supports more than one
         (:func:`isograph.backends.vae.modules.split_components_by_programs`); ``leiden``
         splits only components above ``max_component_fraction`` by Leiden; ``auto``
-        (default) takes ``programs`` for multiplex features and ``leiden`` otherwise. Measured
-        (README, VAE section): on ``multiplex_v1`` the decoder's shared latent space chains
-        programs into one component (``multiplex_hard``: 13 programs, 1 module before), and
-        ``programs`` scores mean F_rr 0.61 against 0.42 for ``leiden``; on ``core_v1`` the
-        linear factors cut non-linear programs apart (``nonlinear``: 0.39 against 0.58), so
-        single-channel fits keep ``leiden``.
+        (default) takes ``programs`` for multiplex features, and otherwise ``leiden`` unless
+        its merged modules number fewer than half the factors the permutation null supports,
+        in which case ``programs``. By measurement (README, VAE section; seed 0): the
+        decoder's shared latent space chains programs into one component (``multiplex_hard``:
+        13 programs in 1 module before; ``scale_12k``: 17 programs, 1 module with ``leiden``,
+        14 modules and F_rr 0.59 with ``programs``; mean F_rr on ``multiplex_v1`` 0.61
+        against 0.42), while on ``core_v1`` the linear factors cut some non-linear programs
+        apart (``nonlinear`` 0.39 against 0.58; ``standard`` 0.70 against 0.81), so
+        ``programs`` everywhere was not kept.
     factor_fallback, program_null, program_fdr
         When the decoded network yields no module (no edge survives at small n), the
         programs of all features (permutation null with ``program_null`` permutations,
@@ -263,20 +266,23 @@ class VaeNetworkModel:
             split: str = used.component_split
             if split == "auto":
                 split = "programs" if multiplex else "leiden"
-            if split == "programs":
-                gene_label, n_split = _program_gene_modules(
-                    features.matrix, edges, group, len(gene_index), used, seed
-                )
-            else:
-                gene_label, n_split = _leiden_gene_modules(
-                    edges,
+            gene_label, n_split = self._components(features, edges, group, len(gene_index), used, split, seed)
+            if used.component_split == "auto" and split == "leiden":
+                # A decoded network that joins the programs the samples support: fewer merged
+                # modules than half the factors above the permutation null (scale_12k: 1
+                # module for 17 programs) -> split its components into programs instead.
+                merged, _ = merge_gene_modules(
+                    features.matrix,
+                    gene_label,
                     group,
-                    len(gene_index),
+                    cut_height=used.merge_cut_height,
                     min_size=used.min_module_size,
-                    max_fraction=used.max_component_fraction,
-                    resolution=used.leiden_resolution,
-                    seed=seed,
                 )
+                if merged.max(initial=-1) + 1 < self._supported(features, seed).n_factors / 2:
+                    split = "programs"
+                    gene_label, n_split = self._components(
+                        features, edges, group, len(gene_index), used, split, seed
+                    )
             fallback = used.factor_fallback and gene_label.max(initial=-1) < 0
             if fallback:
                 gene_label = _program_fallback(features.matrix, group, len(gene_index), used, seed)
@@ -304,9 +310,7 @@ class VaeNetworkModel:
         )
         support: dict[str, Any] | None = None
         if used.support_gate and (gene_label >= 0).any():
-            from isograph.network.programs import decompose_programs
-
-            supported = decompose_programs(np.asarray(features.matrix, dtype=np.float64), seed=seed)
+            supported = self._supported(features, seed)
             support = {"n_factors": supported.n_factors, **supported.summary()}
             if supported.n_factors == 0:
                 gene_label = np.full_like(gene_label, -1)
@@ -396,6 +400,40 @@ class VaeNetworkModel:
             sample_scores=sample_scores,
             feature_loadings=feature_loadings,
             state=self.checkpoint_,
+        )
+
+    def _supported(self, features: FeatureSet, seed: int) -> Any:
+        # The permutation null of factors of the measured features (support gate, auto split),
+        # computed once per fit.
+        cached = getattr(self, "_support_cache", None)
+        if cached is None or cached[0] is not features:
+            from isograph.network.programs import decompose_programs
+
+            found = decompose_programs(np.asarray(features.matrix, dtype=np.float64), seed=seed)
+            self._support_cache = (features, found)
+            return found
+        return cached[1]
+
+    def _components(
+        self,
+        features: FeatureSet,
+        edges: EdgeList,
+        group: np.ndarray,
+        n_genes: int,
+        config: VaeConfig,
+        split: str,
+        seed: int,
+    ) -> tuple[np.ndarray, int]:
+        if split == "programs":
+            return _program_gene_modules(features.matrix, edges, group, n_genes, config, seed)
+        return _leiden_gene_modules(
+            edges,
+            group,
+            n_genes,
+            min_size=config.min_module_size,
+            max_fraction=config.max_component_fraction,
+            resolution=config.leiden_resolution,
+            seed=seed,
         )
 
     def save_state(self, state: dict[str, Any], folder: str | Path) -> None:
