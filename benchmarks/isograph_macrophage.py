@@ -105,7 +105,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        sizes = ", ".join(f"{v:,}" for v in row["sizes"].values()) or "-"
+        values = sorted(row["sizes"].values(), reverse=True)
+        sizes = ", ".join(f"{v:,}" for v in values[:6]) or "-"
+        if len(values) > 6:
+            sizes += f", ... ({len(values) - 6} more, {values[-1]:,}-{values[6]:,})"
         timing = row.get("timing") or {}
         out.append(
             f"| {row['backend']} | {row['n_modules']} | {sizes} | {_compact(row['ifng'])} | "
