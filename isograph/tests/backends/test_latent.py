@@ -78,7 +78,7 @@ def test_recovers_planted_modules_on_core_v1_and_loadings_beat_clustering():
     bundle = make_fixture("core_v1", "standard", seed=0)
     features = build_features(bundle)
     backend = get_backend("latent")
-    by_loadings = backend.fit(features, config=LatentConfig(n_factors=12), seed=0)
+    by_loadings = backend.fit(features, config=LatentConfig(n_factors=12, assignment="loadings"), seed=0)
     by_clusters = backend.fit(features, config=LatentConfig(n_factors=12, assignment="cluster"), seed=0)
     f_loadings = score_fit(bundle, by_loadings.modules, seed=0)["f_rr"]
     f_clusters = score_fit(bundle, by_clusters.modules, seed=0)["f_rr"]
@@ -92,3 +92,62 @@ def test_recovers_planted_modules_on_core_v1_and_loadings_beat_clustering():
         "module_id"
     ]
     assert (soft.loc[placed.index].idxmax(axis=1) == placed).mean() > 0.95
+
+
+def test_parallel_analysis_finds_the_planted_number_of_factors():
+    x, w = _planted(n=150, p=240, k=4, seed=2)
+    from isograph.backends.latent import _parallel_analysis_k
+
+    k, info = _parallel_analysis_k(x, LatentConfig(), seed=0)
+    assert k == 4
+    # the permutation membership test places the planted features and few others
+    planted = (w != 0).any(axis=1)
+    explained = info["explained"]
+    assert explained[planted].mean() > 0.9 and explained[~planted].mean() < 0.1
+
+
+@pytest.mark.parametrize("fixture", ["factorial_n24", "factorial_n40"])
+def test_default_latent_recovers_small_n_programs(fixture):
+    # Cross-validated k chose 4 factors and the robust-z cut placed nothing at 24 samples
+    # (F_rr 0.00 / 0.19); parallel analysis + the permutation membership test: 0.60 / 0.54.
+    bundle = make_fixture("smalln_v1", fixture, seed=0)
+    result = get_backend("latent").fit(build_features(bundle), config=LatentConfig(), seed=0)
+    assert result.calibration["n_factors_chosen_by"].startswith("parallel analysis")
+    assert score_fit(bundle, result.modules, seed=0)["f_rr"] >= 0.5
+
+
+def test_implied_edges_match_a_dense_computation_and_keep_the_strongest_partners():
+    import pandas as pd
+
+    from isograph.backends.latent import _implied_edges
+
+    rng = np.random.default_rng(5)
+    p = 60
+    rotated = rng.normal(size=(p, 2))
+    total = (rotated**2).sum(axis=1) + rng.uniform(0.2, 1.0, p)
+    group = np.arange(p) // 2  # two features per gene
+    module = np.where(np.arange(p) < 40, 0, -1)
+    genes = pd.Index([f"g{i}" for i in range(p // 2)])
+    is_ab = np.arange(p) % 2 == 1
+    scaled = rotated / np.sqrt(total)[:, None]
+    r = scaled @ scaled.T
+    # dense reference: every within-module pair of different genes, no abundance-abundance
+    ok = (module[:, None] == 0) & (module[None, :] == 0) & (group[:, None] != group[None, :])
+    ok &= ~(is_ab[:, None] & is_ab[None, :]) & (np.abs(r) >= 0.3)
+    expected = {}
+    for a, b in zip(*np.nonzero(ok), strict=True):
+        key = (min(group[a], group[b]), max(group[a], group[b]))
+        if key not in expected or abs(r[a, b]) > abs(expected[key]):
+            expected[key] = r[a, b]
+    full = _implied_edges(
+        rotated, total, module, group, genes, is_ab, min_r=0.3, allow_aa=False, max_partners=1000, block=7
+    )
+    got = {(int(a[1:]), int(b[1:])): w for a, b, w in full.itertuples(index=False)}
+    assert got.keys() == expected.keys()
+    np.testing.assert_allclose([got[k] for k in expected], list(expected.values()))
+    capped = _implied_edges(
+        rotated, total, module, group, genes, is_ab, min_r=0.3, allow_aa=False, max_partners=3, block=7
+    )
+    assert 0 < len(capped) <= 40 * 3 and set(zip(capped.gene_a, capped.gene_b)) <= set(
+        zip(full.gene_a, full.gene_b)
+    )

@@ -101,7 +101,7 @@ class GraphNetworkModel:
             x, adjacency, strength=config.smoothing, tol=config.cg_tol, max_iter=config.cg_max_iter
         )
         latent = LatentConfig(**{f.name: getattr(config, f.name) for f in fields(LatentConfig)})
-        result = fit_latent(features, smoothed, config=latent, seed=seed, name=self.name)
+        result = fit_latent(features, smoothed, config=latent, seed=seed, name=self.name, null_x=x)
         p = adjacency.shape[0]
         graph_info: dict[str, Any] = {
             "graph": config.graph,
@@ -176,7 +176,7 @@ def edge_table_graph(features: FeatureSet, table: pd.DataFrame) -> sparse.csr_ma
     return m.maximum(m.T).tocsr()
 
 
-def knn_graph(x: np.ndarray, *, n_neighbors: int, n_components: int, block: int = 2048) -> sparse.csr_matrix:
+def knn_graph(x: np.ndarray, *, n_neighbors: int, n_components: int, block: int = 512) -> sparse.csr_matrix:
     """Symmetric kNN graph of the columns of ``x`` (n_samples, n_features), weights = cosine > 0.
 
     Features are embedded as ``V_r S_r`` from the top-r singular triplets of ``x`` (through the

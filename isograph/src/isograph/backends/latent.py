@@ -6,29 +6,46 @@ Algorithm
    by maximum-likelihood factor analysis (:mod:`isograph.backends.factor`): blockwise EM in
    which the low-rank-plus-diagonal covariance is handled through Woodbury, never as a p x p
    matrix, so 20,000 features x 1,000 samples fit in memory.
-2. The number of factors k is the candidate with the best mean held-out log-likelihood per
-   sample over ``n_folds`` folds of the samples (default), or ``n_factors`` when set.
+2. The number of factors k (``k_rule``): by default Horn's parallel analysis, the factors
+   whose eigenvalue beats the 95 % quantile of column-permuted data
+   (:func:`isograph.network.programs.decompose_programs`); or the held-out log-likelihood over
+   ``n_folds`` folds of the samples (``within_se``, ``max``); or ``n_factors`` when set.
+   Why not cross-validation by default: with p >> n the maximum-likelihood fit of every k
+   overfits (noise variances of some features run to the floor), so the held-out
+   log-likelihood falls from the smallest candidate on: it chose k = 4 on every
+   ``multiplex_v1`` and ``smalln_v1`` fixture (13 and 8 planted programs on multiplex), and
+   F_rr was 0.25 and 0.09. Parallel analysis found 12 and 8 factors there, 17-21 on
+   ``scale_v1``, 3 on the 24- and 40-sample fixtures.
 3. Loadings are varimax-rotated so each factor loads on few features.
 4. Assignment (``assignment``):
 
-   - ``loadings`` (default): each factor's loadings are robustly z-scored (median, 1.4826 MAD);
+   - ``null`` (default): a feature is placed when its communality over the k factors beats
+     the communalities of column-permuted data (the permutation null of step 2, empirical p,
+     Benjamini-Hochberg at ``null_fdr``), and features so placed are grouped by the direction
+     of their rotated loading vector (k-lines, started from the rotated axes: correlated
+     programs stay apart).
+   - ``loadings``: each factor's loadings are robustly z-scored (median, 1.4826 MAD);
      a feature joins the factor where its |z| is largest when that |z| is at least ``z_cut``.
      This is the decomposition route Saelens et al. (2018) found to recover modules best.
    - ``cluster``: k-means (k clusters, seeded) of the unit-normalised rotated loading rows of
      features whose communality (share of variance the factors explain) is at least
      ``min_communality``; the clustering route, kept for comparison.
 
-   The default was chosen by measurement (README, "Backends"): on ``core_v1`` the loadings
-   route scores the higher F_rr.
-5. A gene takes the module of its feature with the largest |z| (``loadings``) or communality
-   (``cluster``); modules with fewer than ``min_module_size`` genes become unassigned; modules
-   whose eigengenes correlate at ``1 - merge_cut_height`` or more are merged (WGCNA's
-   ``mergeCloseModules``), then relabelled ``M000``... by size.
+   The default was chosen by measurement (README, "Backends"), with k by parallel analysis,
+   mean F_rr on core_v1 / multiplex_v1 / smalln_v1: ``null`` 0.587 / 0.624 / 0.569,
+   ``loadings`` 0.629 / 0.682 / 0.083. A fixed robust-z cut does not carry across sample
+   sizes (a true loading's z shrinks with the noise of n = 24 samples: it found no module on
+   ``factorial_n24``), while the permutation null is calibrated for each data set.
+5. A gene takes the module of its feature with the largest communality (``null``), |z|
+   (``loadings``) or communality (``cluster``); modules with fewer than ``min_module_size``
+   genes become unassigned; modules whose eigengenes correlate at ``1 - merge_cut_height`` or
+   more are merged (WGCNA's ``mergeCloseModules``), then relabelled ``M000``... by size.
 
 Typed outputs: per-sample factor scores (``F00``...), per-feature rotated loadings, and a
 soft membership of every gene in every module (the largest share of a feature's variance that
 the module's factors explain). Edges: within-module gene pairs whose model-implied
-correlation ``(W W^T)_ab / sqrt(C_aa C_bb)`` reaches ``edge_min_r``; abundance-abundance pairs
+correlation ``(W W^T)_ab / sqrt(C_aa C_bb)`` reaches ``edge_min_r``, at most
+``edge_max_partners`` strongest per feature; abundance-abundance pairs
 only when ``allow_abundance_abundance``. Calibration: held-out log-likelihood per k,
 reconstruction RMSE, mean noise variance, EM iterations and convergence.
 """
@@ -56,16 +73,24 @@ class LatentConfig:
     Attributes
     ----------
     n_factors
-        Fixed number of factors; ``None`` chooses k by cross-validated log-likelihood.
+        Fixed number of factors; ``None`` chooses k by ``k_rule``.
     candidates
-        Values of k tried by cross-validation.
+        Values of k tried by cross-validation; the largest is also the cap of ``parallel``.
     n_folds
-        Folds of the samples for that choice.
+        Folds of the samples for the cross-validated rules.
     k_rule
-        ``within_se``: the largest k within one standard error of the best held-out
-        log-likelihood; ``max``: the best (see :func:`isograph.backends.factor.choose_n_factors`).
+        ``parallel`` (default): the factors whose eigenvalue beats the ``0.95`` quantile of
+        column-permuted data (Horn's parallel analysis,
+        :func:`isograph.network.programs.decompose_programs`); ``within_se``: the largest k
+        within one standard error of the best held-out log-likelihood; ``max``: the best
+        held-out log-likelihood (see :func:`isograph.backends.factor.choose_n_factors`).
     assignment
-        ``loadings`` (z-score cut on rotated loadings) or ``cluster`` (k-means of loading rows).
+        ``null`` (default: features whose communality beats the permutation null, grouped by
+        the direction of their rotated loadings), ``loadings`` (z-score cut on rotated
+        loadings) or ``cluster`` (k-means of loading rows).
+    null_permutations, null_fdr
+        Permutations of the null (``parallel``, ``null``) and the Benjamini-Hochberg level of
+        its per-feature membership test (``null``).
     z_cut
         Robust z of a loading at which a feature joins a factor (``loadings``).
     min_communality
@@ -77,6 +102,10 @@ class LatentConfig:
         Modules whose eigengenes correlate at ``1 - merge_cut_height`` or more are merged.
     edge_min_r
         Model-implied correlation at which two module genes are joined by an edge.
+    edge_max_partners
+        An edge is kept when it is among the strongest ``edge_max_partners`` of one of its
+        features (bounds the edge table at p x this; a module of thousands of genes would
+        otherwise give tens of millions of pairs).
     allow_abundance_abundance
         Whether abundance-abundance pairs can be edges (multiplex).
     max_iter, tol
@@ -88,13 +117,16 @@ class LatentConfig:
     n_factors: int | None = None
     candidates: tuple[int, ...] = (4, 8, 12, 16, 24)
     n_folds: int = 3
-    k_rule: Literal["within_se", "max"] = "within_se"
-    assignment: Literal["loadings", "cluster"] = "loadings"
+    k_rule: Literal["parallel", "within_se", "max"] = "parallel"
+    assignment: Literal["null", "loadings", "cluster"] = "null"
+    null_permutations: int = 20
+    null_fdr: float = 0.05
     z_cut: float = 4.0
     min_communality: float = 0.2
     min_module_size: int = 10
     merge_cut_height: float = 0.15
     edge_min_r: float = 0.5
+    edge_max_partners: int = 50
     allow_abundance_abundance: bool = False
     max_iter: int = 200
     tol: float = 1e-5
@@ -110,13 +142,16 @@ class LatentConfig:
                 "a non-empty list of k >= 1",
             ),
             ("n_folds", self.n_folds >= 2, ">= 2"),
-            ("k_rule", self.k_rule in ("within_se", "max"), "within_se or max"),
-            ("assignment", self.assignment in ("loadings", "cluster"), "loadings or cluster"),
+            ("k_rule", self.k_rule in ("parallel", "within_se", "max"), "parallel, within_se or max"),
+            ("assignment", self.assignment in ("null", "loadings", "cluster"), "null, loadings or cluster"),
+            ("null_permutations", self.null_permutations >= 10, ">= 10"),
+            ("null_fdr", 0 < self.null_fdr < 1, "in (0, 1)"),
             ("z_cut", self.z_cut > 0, "> 0"),
             ("min_communality", 0 <= self.min_communality < 1, "in [0, 1)"),
             ("min_module_size", self.min_module_size >= 2, ">= 2"),
             ("merge_cut_height", 0 <= self.merge_cut_height < 1, "in [0, 1)"),
             ("edge_min_r", 0 < self.edge_min_r <= 1, "in (0, 1]"),
+            ("edge_max_partners", self.edge_max_partners >= 1, ">= 1"),
             ("max_iter", self.max_iter >= 1, ">= 1"),
             ("tol", self.tol > 0, "> 0"),
             ("block_size", self.block_size >= 1, ">= 1"),
@@ -151,17 +186,30 @@ class LatentNetworkModel:
 
 
 def fit_latent(
-    features: FeatureSet, x: np.ndarray, *, config: LatentConfig, seed: int, name: str
+    features: FeatureSet,
+    x: np.ndarray,
+    *,
+    config: LatentConfig,
+    seed: int,
+    name: str,
+    null_x: np.ndarray | None = None,
 ) -> BackendResult:
     """The latent pipeline on data ``x`` (n_samples, n_features) aligned with ``features``.
 
     ``x`` is ``features.matrix`` for ``latent`` and the graph-smoothed matrix for ``graph``.
+    ``null_x`` (default ``x``) is what the permutation null of ``k_rule="parallel"`` and
+    ``assignment="null"`` sees: the graph backend passes the unsmoothed features, because
+    smoothing correlates neighbouring features, which a column permutation cannot mimic (on
+    ``multiplex_v1`` the smoothed data "supported" 20-24 factors for 8-13 programs).
     """
     x = np.asarray(x, dtype=np.float32)
     x = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
     n = x.shape[0]
     cv_scores: dict[int, float] = {}
-    if config.n_factors is None:
+    pa_info: dict[str, Any] = {}
+    if config.n_factors is None and config.k_rule == "parallel":
+        k, pa_info = _parallel_analysis_k(x if null_x is None else null_x, config, seed)
+    elif config.n_factors is None:
         candidates = tuple(
             sorted({int(k) for k in config.candidates if k < n * (1 - 1 / config.n_folds) - 1})
         )
@@ -188,7 +236,12 @@ def fit_latent(
 
     gene_index = pd.Index(pd.unique(features.gene_ids))
     group = gene_index.get_indexer(features.gene_ids)
-    if config.assignment == "loadings":
+    if config.assignment == "null":
+        explained = pa_info.get("explained")
+        if explained is None:
+            explained = _parallel_analysis_k(x if null_x is None else null_x, config, seed)[1]["explained"]
+        factor, strength = _assign_by_lines(rotated, total, explained)
+    elif config.assignment == "loadings":
         factor, strength = _assign_by_loadings(rotated, config.z_cut)
     else:
         factor, strength = _assign_by_clusters(rotated, total, config.min_communality, seed)
@@ -217,11 +270,13 @@ def fit_latent(
         features.feature_type == ABUNDANCE,
         min_r=config.edge_min_r,
         allow_aa=config.allow_abundance_abundance,
+        max_partners=config.edge_max_partners,
     )
     residual = _reconstruction_rmse(x, scores, rotated, config.block_size)
     calibration = {
         "n_factors": int(k),
-        "n_factors_chosen_by": f"cross-validation ({config.k_rule})" if config.n_factors is None else "fixed",
+        "n_factors_chosen_by": _k_rule_name(config),
+        "parallel_analysis": {k: v for k, v in pa_info.items() if k != "explained"},
         "heldout_loglik_per_sample": {str(kk): v for kk, v in cv_scores.items()},
         "train_loglik_per_sample": model.loglik,
         "reconstruction_rmse": residual,
@@ -246,6 +301,30 @@ def fit_latent(
         soft_membership=soft,
         state={"loadings": rotated, "noise_variance": psi, "rotation": rotation, "n_factors": int(k)},
     )
+
+
+def _k_rule_name(config: LatentConfig) -> str:
+    if config.n_factors is not None:
+        return "fixed"
+    if config.k_rule == "parallel":
+        return "parallel analysis (permutation null)"
+    return f"cross-validation ({config.k_rule})"
+
+
+def _parallel_analysis_k(x: np.ndarray, config: LatentConfig, seed: int) -> tuple[int, dict[str, Any]]:
+    # Horn's parallel analysis on the permutation null of isograph.network.programs: the
+    # factors whose eigenvalue exceeds the 95 % quantile of column-permuted data.
+    from isograph.network.programs import decompose_programs
+
+    decomposition = decompose_programs(
+        x, n_null=config.null_permutations, fdr=config.null_fdr, max_factors=max(config.candidates), seed=seed
+    )
+    info: dict[str, Any] = {
+        "eigenvalues": [round(float(v), 4) for v in decomposition.eigenvalues],
+        "null_eigenvalues": [round(float(v), 4) for v in decomposition.null_eigenvalues],
+    }
+    info["explained"] = decomposition.labels >= 0
+    return max(int(decomposition.n_factors), 1), info
 
 
 def factor_model_of(state: dict[str, Any]) -> FactorModel:
@@ -285,6 +364,24 @@ def _assign_by_clusters(
         rows = rotated[keep] / np.linalg.norm(rotated[keep], axis=1, keepdims=True)
         label[keep] = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(rows)
     return label, communality
+
+
+def _assign_by_lines(
+    rotated: np.ndarray, total: np.ndarray, explained: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    # Features the permutation null says the factors explain are grouped by the direction of
+    # their rotated loading vector (k-lines from the rotated axes, as in
+    # isograph.network.programs): correlated programs stay apart. Strength: the correlation
+    # of the feature with its factor-implied signal, sqrt(communality).
+    from isograph.network.programs import _k_lines
+
+    scaled = rotated / np.sqrt(total)[:, None]
+    norms = np.linalg.norm(scaled, axis=1)
+    factor = np.full(len(rotated), -1, dtype=np.int64)
+    if explained.any():
+        directions = scaled[explained] / np.maximum(norms[explained, None], 1e-12)
+        factor[explained] = _k_lines(directions, np.eye(rotated.shape[1]))
+    return factor, norms
 
 
 def _gene_labels(factor: np.ndarray, strength: np.ndarray, group: np.ndarray, n_genes: int) -> np.ndarray:
@@ -335,9 +432,13 @@ def _implied_edges(
     *,
     min_r: float,
     allow_aa: bool,
-    block: int = 2048,
+    max_partners: int,
+    block: int = 512,
 ) -> pd.DataFrame:
     # Model-implied correlations within each module, blockwise; one row per gene pair (max |r|).
+    # A pair is kept when it is among the ``max_partners`` strongest of either feature: within
+    # a module of 8,000 genes (macrophage) nearly every pair passes ``min_r``, and the full
+    # list (tens of millions of rows) cost 2.4-3.3 GB and minutes to write.
     scaled = rotated / np.sqrt(total)[:, None]
     parts = []
     for module in np.unique(feature_module[feature_module >= 0]):
@@ -345,12 +446,17 @@ def _implied_edges(
         for start in range(0, len(idx), block):
             rows = idx[start : start + block]
             r = scaled[rows] @ scaled[idx].T
-            i, j = np.nonzero(np.abs(r) >= min_r)
-            a, b = rows[i], idx[j]
-            keep = group[a] < group[b]
+            r[group[rows][:, None] == group[idx][None, :]] = 0.0  # no self or same-gene pairs
             if not allow_aa:
-                keep &= ~(is_abundance[a] & is_abundance[b])
-            parts.append(pd.DataFrame({"a": group[a[keep]], "b": group[b[keep]], "w": r[i[keep], j[keep]]}))
+                r[is_abundance[rows][:, None] & is_abundance[idx][None, :]] = 0.0
+            if len(idx) > max_partners:  # each feature keeps its strongest partners only
+                top = np.argpartition(-np.abs(r), max_partners - 1, axis=1)[:, :max_partners]
+                kept = np.zeros_like(r)
+                np.put_along_axis(kept, top, np.take_along_axis(r, top, axis=1), axis=1)
+                r = kept
+            i, j = np.nonzero(np.abs(r) >= min_r)
+            a, b = group[rows[i]], group[idx[j]]
+            parts.append(pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), "w": r[i, j]}))
     names = gene_index.astype(str).to_numpy()
     if not parts:
         return pd.DataFrame(

@@ -20,6 +20,7 @@ from isograph.backends.vae.modules import (
     explained_variance,
     loading_modules,
     module_latent_dims,
+    split_components_by_programs,
 )
 from isograph.features.build import ABUNDANCE, FeatureSet
 from isograph.network import empirical_null_scale, threshold_edges
@@ -67,6 +68,25 @@ class VaeConfig:
     min_module_size, null_rows, block_size, max_component_fraction, leiden_resolution,
     merge_cut_height
         As for the baseline backend.
+    component_split
+        What happens to a component of the decoded network (``decoded`` rule): ``programs``
+        splits each component of at least ``2 * min_module_size`` features into its programs
+        when the permutation null of the measured features supports more than one
+        (:func:`isograph.backends.vae.modules.split_components_by_programs`); ``leiden``
+        splits only components above ``max_component_fraction`` by Leiden; ``auto``
+        (default) takes ``programs`` for multiplex features, and otherwise ``leiden`` unless
+        its merged modules number fewer than half the factors the permutation null supports,
+        in which case ``programs``. By measurement (README, VAE section; seed 0): the
+        decoder's shared latent space chains programs into one component (``multiplex_hard``:
+        13 programs in 1 module before; ``scale_12k``: 17 programs, 1 module with ``leiden``,
+        14 modules and F_rr 0.59 with ``programs``; mean F_rr on ``multiplex_v1`` 0.61
+        against 0.42), while on ``core_v1`` the linear factors cut some non-linear programs
+        apart (``nonlinear`` 0.39 against 0.58; ``standard`` 0.70 against 0.81), so
+        ``programs`` everywhere was not kept.
+    factor_fallback, program_null, program_fdr
+        When the decoded network yields no module (no edge survives at small n), the
+        programs of all features (permutation null with ``program_null`` permutations,
+        membership at Benjamini-Hochberg ``program_fdr``), as the baseline does.
     support_gate, support_fraction
         Keep only the modules of which at least ``support_fraction`` of the features are
         explained by factors above a permutation null (:mod:`isograph.backends.vae.gate`).
@@ -109,6 +129,10 @@ class VaeConfig:
     max_component_fraction: float = 0.2
     leiden_resolution: float = 1.0
     merge_cut_height: float = 0.15
+    component_split: Literal["auto", "programs", "leiden"] = "auto"
+    factor_fallback: bool = True
+    program_null: int = 20
+    program_fdr: float = 0.05
     support_gate: bool = True
     support_fraction: float = 0.25
     progress: bool = True
@@ -141,6 +165,13 @@ class VaeConfig:
             ("max_component_fraction", 0 < self.max_component_fraction <= 1, "in (0, 1]"),
             ("leiden_resolution", self.leiden_resolution > 0, "> 0"),
             ("merge_cut_height", 0 <= self.merge_cut_height < 1, "in [0, 1)"),
+            (
+                "component_split",
+                self.component_split in {"auto", "programs", "leiden"},
+                "auto, programs or leiden",
+            ),
+            ("program_null", self.program_null >= 10, ">= 10"),
+            ("program_fdr", 0 < self.program_fdr < 1, "in (0, 1)"),
             ("threads", self.threads >= 0, ">= 0 (0: torch's default)"),
             ("support_fraction", 0 < self.support_fraction <= 1, "in (0, 1]"),
         ]
@@ -234,16 +265,31 @@ class VaeNetworkModel:
 
         if config.modules == "decoded":
             edges, scale, z, cutoff = _decoded_edges(trained.decoded, node_class, group, used)
-            gene_label, n_split = _leiden_gene_modules(
-                edges,
-                group,
-                len(gene_index),
-                min_size=used.min_module_size,
-                max_fraction=used.max_component_fraction,
-                resolution=used.leiden_resolution,
-                seed=seed,
-            )
+            split: str = used.component_split
+            if split == "auto":
+                split = "programs" if multiplex else "leiden"
+            gene_label, n_split = self._components(features, edges, group, len(gene_index), used, split, seed)
+            if used.component_split == "auto" and split == "leiden":
+                # A decoded network that joins the programs the samples support: fewer merged
+                # modules than half the factors above the permutation null (scale_12k: 1
+                # module for 17 programs) -> split its components into programs instead.
+                merged, _ = merge_gene_modules(
+                    features.matrix,
+                    gene_label,
+                    group,
+                    cut_height=used.merge_cut_height,
+                    min_size=used.min_module_size,
+                )
+                if merged.max(initial=-1) + 1 < self._supported(features, seed).n_factors / 2:
+                    split = "programs"
+                    gene_label, n_split = self._components(
+                        features, edges, group, len(gene_index), used, split, seed
+                    )
+            fallback = used.factor_fallback and gene_label.max(initial=-1) < 0
+            if fallback:
+                gene_label = _program_fallback(features.matrix, group, len(gene_index), used, seed)
         else:
+            fallback, split = False, "none"
             edges = EdgeList(
                 i=np.zeros(0, np.int64), j=np.zeros(0, np.int64), weight=np.zeros(0), n_nodes=len(group)
             )
@@ -318,7 +364,9 @@ class VaeNetworkModel:
             "z_cutoff": describe(z),
             "cov_cutoff": describe(cutoff),
             "n_feature_edges": edges.n_edges,
-            "n_components_split_by_leiden": n_split,
+            "n_components_split": n_split,
+            "component_split": split if used.modules == "decoded" else None,
+            "factor_fallback_used": bool(fallback),
             "n_modules_merged": n_merged,
             "n_modules": n_modules,
             "unassigned_fraction": float(np.mean(gene_label < 0)),
@@ -355,6 +403,40 @@ class VaeNetworkModel:
             state=self.checkpoint_,
         )
 
+    def _supported(self, features: FeatureSet, seed: int) -> Any:
+        # The permutation null of factors of the measured features (support gate, auto split),
+        # computed once per fit.
+        cached = getattr(self, "_support_cache", None)
+        if cached is None or cached[0] is not features:
+            from isograph.network.programs import decompose_programs
+
+            found = decompose_programs(np.asarray(features.matrix, dtype=np.float64), seed=seed)
+            self._support_cache = (features, found)
+            return found
+        return cached[1]
+
+    def _components(
+        self,
+        features: FeatureSet,
+        edges: EdgeList,
+        group: np.ndarray,
+        n_genes: int,
+        config: VaeConfig,
+        split: str,
+        seed: int,
+    ) -> tuple[np.ndarray, int]:
+        if split == "programs":
+            return _program_gene_modules(features.matrix, edges, group, n_genes, config, seed)
+        return _leiden_gene_modules(
+            edges,
+            group,
+            n_genes,
+            min_size=config.min_module_size,
+            max_fraction=config.max_component_fraction,
+            resolution=config.leiden_resolution,
+            seed=seed,
+        )
+
     def save_state(self, state: dict[str, Any], folder: str | Path) -> None:
         """Write ``vae_checkpoint.pt`` (weights, architecture, feature ids, module drivers) and
         ``vae_config.json`` (the config, readable without torch) into ``folder``."""
@@ -374,6 +456,46 @@ class VaeNetworkModel:
 
 def _plain(config: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def _program_gene_modules(
+    matrix: np.ndarray, edges: EdgeList, group: np.ndarray, n_genes: int, config: VaeConfig, seed: int
+) -> tuple[np.ndarray, int]:
+    # Components of the decoded network, each split into its programs when the permutation
+    # null supports more than one (split_components_by_programs); one module per gene: its
+    # strongest feature wins.
+    from isograph.backends.baseline import _label_genes
+    from isograph.network.components import connected_modules
+
+    comp, _ = connected_modules(edges.n_nodes, edges.i, edges.j, min_size=1)
+    sizes = np.bincount(comp[comp >= 0], minlength=1)
+    comp = np.where(sizes[np.maximum(comp, 0)] > 1, comp, -1)
+    comp, strength, n_split = split_components_by_programs(
+        matrix,
+        comp,
+        edges.strength(),
+        min_size=config.min_module_size,
+        n_null=config.program_null,
+        fdr=config.program_fdr,
+        seed=seed,
+    )
+    labels = _label_genes(comp, strength, group, n_genes, min_size=config.min_module_size)
+    return labels, n_split
+
+
+def _program_fallback(
+    matrix: np.ndarray, group: np.ndarray, n_genes: int, config: VaeConfig, seed: int
+) -> np.ndarray:
+    # No decoded edge survived (small n: factorial_n24 after library-size regression): the
+    # programs of all features, as the baseline's factor fallback does; on a null the
+    # permutation null finds none.
+    from isograph.backends.baseline import _label_genes
+    from isograph.network.programs import decompose_programs
+
+    found = decompose_programs(
+        np.asarray(matrix), n_null=config.program_null, fdr=config.program_fdr, seed=seed
+    )
+    return _label_genes(found.labels, found.communality, group, n_genes, min_size=config.min_module_size)
 
 
 def _decoded_edges(
