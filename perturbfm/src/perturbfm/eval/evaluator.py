@@ -321,10 +321,7 @@ def evaluate_predictions(
         flags=flags,
     )
     check_registered("scperturbench", scpb)
-    gene_col = {ds.var[g]: i for i, g in enumerate(genes)}
-    exclude = [
-        np.asarray([gene_col[x] for x in pg if x in gene_col], dtype=np.int64) for pg in groups.pert_genes
-    ]
+    exclude = _perturbed_columns(ds, genes, groups.pert_genes)
     ptb = perturbench_group_metrics(
         true_mean=true_mean,
         pred_mean=pred_mean,
@@ -467,10 +464,7 @@ def _selected_metrics(
             if own
             else c_mean[gctx]  # unused by the selected metrics
         )
-        gene_col = {ds.var[g]: i for i, g in enumerate(genes)}
-        exclude = [
-            np.asarray([gene_col[x] for x in pg if x in gene_col], dtype=np.int64) for pg in groups.pert_genes
-        ]
+        exclude = _perturbed_columns(ds, genes, groups.pert_genes)
         ptb = perturbench_group_metrics(
             true_mean=true_mean,
             pred_mean=pred_mean,
@@ -485,6 +479,12 @@ def _selected_metrics(
     out["metrics"] = names
     out["registry"] = {k: v for k, v in metric_registry().items() if k in names}
     return out
+
+
+def _perturbed_columns(ds: Any, genes: np.ndarray, pert_genes: Any) -> list[np.ndarray]:
+    """Per group, the metric columns of its perturbed genes (left out of PerturBench's rank metrics)."""
+    gene_col = {ds.var[g]: i for i, g in enumerate(genes)}
+    return [np.asarray([gene_col[x] for x in pg if x in gene_col], dtype=np.int64) for pg in pert_genes]
 
 
 def _csr_coords(mat: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

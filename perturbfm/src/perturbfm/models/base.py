@@ -215,16 +215,7 @@ class PerturbationModel:
         mean, var
             float32 arrays of shape (n, n_genes); ``var > 0``.
         """
-        if not hasattr(self, "n_genes_"):
-            msg = f"model {self.name!r} is not fitted; call fit(ds, train_idx) first"
-            raise InputError(msg)
-        if list(ds.var) != self.var_names_:
-            msg = (
-                f"dataset genes differ from those the model was fitted on "
-                f"({ds.n_genes} vs {self.n_genes_} genes)"
-            )
-            raise InputError(msg)
-        idx = check_indices(ds, idx, "idx")
+        idx = self._check_predict(ds, idx)
         # Row blocks into float32 outputs: no float64 (n, n_genes) intermediate at scale.
         mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
         var = np.empty((idx.size, ds.n_genes), dtype=np.float32)
@@ -235,6 +226,31 @@ class PerturbationModel:
             mean[start : start + rows.size] = m
             var[start : start + rows.size] = np.maximum(v, VAR_FLOOR)
         return mean, var
+
+    def predict_mean(self, ds: PerturbDataset, idx: Any) -> np.ndarray:
+        """Predicted delta mean only (float32, shape (n, n_genes)), for point-prediction use.
+
+        Skips the variance, so a model fitted with ``_residual_variance = False`` (the
+        reference baselines of :mod:`perturbfm.runs.relative`) can predict without it.
+        """
+        idx = self._check_predict(ds, idx)
+        mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
+        step = 4 * ds.block_rows()
+        for start in range(0, idx.size, step):
+            mean[start : start + step] = self._predict_mean(ds, idx[start : start + step])
+        return mean
+
+    def _check_predict(self, ds: PerturbDataset, idx: Any) -> np.ndarray:
+        if not hasattr(self, "n_genes_"):
+            msg = f"model {self.name!r} is not fitted; call fit(ds, train_idx) first"
+            raise InputError(msg)
+        if list(ds.var) != self.var_names_:
+            msg = (
+                f"dataset genes differ from those the model was fitted on "
+                f"({ds.n_genes} vs {self.n_genes_} genes)"
+            )
+            raise InputError(msg)
+        return check_indices(ds, idx, "idx")
 
     # -- subclass hooks --------------------------------------------------------------
     def _fit(self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int) -> None:

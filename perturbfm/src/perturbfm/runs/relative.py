@@ -12,7 +12,6 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from perturbfm.eval.robust import baseline_relative
@@ -51,10 +50,7 @@ def baseline_globals(inputs: RunInputs, seed: int) -> dict[str, dict[str, dict[s
         # two float32 copies were most of this step's time and memory).
         model._residual_variance = False
         model.fit(ds, inputs.split.train_idx, seed=seed)
-        mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
-        step = 4 * ds.block_rows()
-        for start in range(0, idx.size, step):
-            mean[start : start + step] = model._predict_mean(ds, idx[start : start + step])
+        mean = model.predict_mean(ds, idx)
         m = evaluate_predictions(
             inputs.ds,
             test_idx=inputs.test_idx,
