@@ -226,3 +226,25 @@ def test_annotation_table_is_merged_into_driver_tables(fitted):
     assert result.switch_pairs.set_index("gene_id").loc[gene, "labels"] == "exon_gain;cds_change"
     with pytest.raises(InputError, match="annotation table has no column 'gene_id'"):
         explain_module(root / "fit", table, meta, annotation_table=annotation.drop(columns="gene_id"))
+
+
+def test_enrichment_dots_draw_non_significant_terms_hollow():
+    """A term at q >= 0.05 is an outline only; a significant one is filled by its -log10 q."""
+    from isograph.explain.plots import enrichment_dots
+
+    table = pd.DataFrame(
+        {
+            "module_id": ["M000", "M000", "M001"],
+            "term_name": ["response to interferon-gamma", "ribosome", "noise term"],
+            "source": ["GO:BP", "KEGG", "GO:BP"],
+            "pvalue": [1e-6, 1e-3, 0.2],
+            "qvalue": [1e-4, 0.01, 0.4],
+            "n_overlap": [12, 5, 3],
+        }
+    )
+    ax = enrichment_dots(table).axes[0]
+    filled, hollow = ax.collections[:2]
+    assert len(filled.get_offsets()) == 2 and len(hollow.get_offsets()) == 1
+    assert hollow.get_facecolor().size == 0 or float(hollow.get_facecolor()[0, 3]) == 0.0
+    np.testing.assert_allclose(sorted(filled.get_array()), [2.0, 4.0])  # -log10 q of the two significant
+    assert "hollow" in ax.get_title()

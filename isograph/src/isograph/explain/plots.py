@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 POSITIVE = "#c0392b"
 NEGATIVE = "#2471a3"
+ENRICHMENT_Q = 0.05
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -159,7 +160,14 @@ def driver_heatmap(
 
 
 def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Figure:
-    """Dot plot of the top enriched terms per module: x module, size overlap, colour -log10 q."""
+    """Dot plot of the top enriched terms per module: x module, size overlap, colour -log10 q.
+
+    Terms at q >= ``ENRICHMENT_Q`` are drawn hollow (grey outline), so a driver list whose top
+    terms are all noise is not read as enriched.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     table = enrichment.dropna(subset=["qvalue"]).sort_values("pvalue")
     table = table.groupby("module_id", sort=False).head(top_per_module)
     # Width grows with the number of columns (modules and their driver lists) so labels never collide.
@@ -182,13 +190,29 @@ def enrichment_dots(enrichment: pd.DataFrame, *, top_per_module: int = 8) -> Fig
     ).map({t: i for i, t in enumerate(labels)})
     score = -np.log10(np.maximum(table["qvalue"].to_numpy(dtype=np.float64), 1e-300))
     overlap = table["n_overlap"].to_numpy(dtype=np.float64)
-    points = ax.scatter(x, y, s=25 + 175 * overlap / overlap.max(), c=score, cmap="viridis")
+    size = 25 + 175 * overlap / overlap.max()
+    # Terms at q >= ENRICHMENT_Q are drawn hollow: a list whose top terms are all noise still
+    # shows them, but nobody should read them as enriched.
+    significant = table["qvalue"].to_numpy(dtype=np.float64) < ENRICHMENT_Q
+    norm = Normalize(vmin=0.0, vmax=max(float(score.max()), -np.log10(ENRICHMENT_Q)))
+    ax.scatter(
+        x[significant], y[significant], s=size[significant], c=score[significant], cmap="viridis", norm=norm
+    )
+    ax.scatter(
+        x[~significant],
+        y[~significant],
+        s=size[~significant],
+        facecolors="none",
+        edgecolors="0.45",
+        linewidths=1.0,
+    )
     ax.set_xticks(range(len(modules)), modules, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     ax.set_xlim(-0.6, len(modules) - 0.4)
     ax.invert_yaxis()
-    fig.colorbar(points, ax=ax, label="-log10 q (BH)")
+    fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label="-log10 q (BH)")
     ax.set_title(
-        f"GO BP / KEGG over-representation\n(dot size: genes in term and list, largest {int(overlap.max())})"
+        "GO BP / KEGG over-representation\n"
+        f"(dot size: genes in term and list, largest {int(overlap.max())}; hollow: q >= {ENRICHMENT_Q:g})"
     )
     return fig
