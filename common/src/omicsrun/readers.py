@@ -55,9 +55,13 @@ def _sniff(path: Path) -> str:
 
 
 def load_npz(
-    path: str | os.PathLike[str], *, what: str, required: tuple[str, ...] = ()
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    required: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Read every array of a ``.npz`` archive; nothing is unpickled.
+    """Read the arrays of a ``.npz`` archive (every one, or ``only`` these); nothing is unpickled.
 
     Parameters
     ----------
@@ -67,6 +71,8 @@ def load_npz(
         What the file is, for messages.
     required
         Keys that must be present.
+    only
+        Read just these keys (those present), leaving the other arrays on disk.
 
     Raises
     ------
@@ -93,7 +99,7 @@ def load_npz(
                     f"(no array {missing[0]!r} among {sorted(npz.files)}; expected {list(required)})"
                 )
                 raise InputError(msg)
-            return {k: npz[k] for k in npz.files}
+            return {k: npz[k] for k in npz.files if only is None or k in only}
     except InputError:
         raise
     except ValueError as err:

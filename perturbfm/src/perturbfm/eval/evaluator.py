@@ -602,10 +602,13 @@ def _uncertainty_panel(
         uniq, sub = np.unique(names[cell_code], return_inverse=True)
         sub = sub.ravel()
         n_cells = np.bincount(sub, minlength=uniq.size)
+        # cells of subset i are order[bounds[i]:bounds[i + 1]] (one sort, no mask per subset)
+        order = np.argsort(sub, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(n_cells)])
         out = {}
         for i, summary in enumerate(unc.subset_summaries(stats, sub, uniq.size, g)):
-            mask = sub == i
-            summary["ood_auroc"] = None if labels is None else unc.ood_auroc(score[mask], labels[mask])
+            cells = order[bounds[i] : bounds[i + 1]]
+            summary["ood_auroc"] = None if labels is None else unc.ood_auroc(score[cells], labels[cells])
             summary["n_cells"] = int(n_cells[i])
             out[str(uniq[i])] = summary
         return out

@@ -75,9 +75,11 @@ def load_predictions(path: str | os.PathLike[str], *, mean_only: bool = False) -
     if not path.is_file():
         msg = f"predictions file {path} does not exist"
         raise InputError(msg)
+    arrays = load_npz(
+        path, what="predictions file", required=PREDICTION_KEYS, only=PREDICTION_KEYS if mean_only else None
+    )
     if mean_only:
-        return _read_keys(path, PREDICTION_KEYS)
-    arrays = load_npz(path, what="predictions file", required=PREDICTION_KEYS)
+        return {k: np.asarray(arrays[k]) for k in PREDICTION_KEYS}
     out = {k: np.asarray(arrays[k]) for k in (*PREDICTION_KEYS, *OPTIONAL_KEYS) if k in arrays}
     present = [k for k in VAL_KEYS if k in arrays]
     if present and len(present) != len(VAL_KEYS):
@@ -85,19 +87,3 @@ def load_predictions(path: str | os.PathLike[str], *, mean_only: bool = False) -
         raise InputError(msg)
     out.update({k: np.asarray(arrays[k]) for k in present})
     return out
-
-
-def _read_keys(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Only ``keys`` of an ``.npz`` (no pickles); the same one-line errors as :func:`load_npz`."""
-    import zipfile
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in keys if k not in archive.files]
-            if missing:
-                msg = f"predictions file {path} lacks {missing}; it holds {sorted(archive.files)}"
-                raise InputError(msg)
-            return {k: np.asarray(archive[k]) for k in keys}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-        msg = f"predictions file {path} is not a readable .npz of arrays: {err}"
-        raise InputError(msg) from None
