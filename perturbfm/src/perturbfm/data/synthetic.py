@@ -60,15 +60,14 @@ def synthetic_graph(
     rng = np.random.default_rng([seed, 1])
     n_edges = round(mean_degree * n_genes / 2)
     program = gene_programs(n_genes, n_programs)
-    members = [np.flatnonzero(program == k) for k in range(int(program.max()) + 1)]
+    # programs are contiguous blocks: a uniform member of row r's program is first + floor(u size)
+    size = np.bincount(program)
+    first = np.concatenate([[0], np.cumsum(size)[:-1]])
     rows = rng.integers(0, n_genes, size=n_edges)
     random_cols = rng.integers(0, n_genes, size=n_edges)
     same = rng.random(n_edges) < within_program
     pick = rng.random(n_edges)
-    block_cols = np.asarray(
-        [members[program[r]][int(u * members[program[r]].size)] for r, u in zip(rows, pick, strict=True)],
-        dtype=np.int64,
-    )
+    block_cols = first[program[rows]] + (pick * size[program[rows]]).astype(np.int64)
     cols = np.where(same, block_cols, random_cols)
     keep = rows != cols
     weights = rng.uniform(0.5, 1.0, size=int(keep.sum()))

@@ -193,9 +193,8 @@ def train_model(
         cal = ensemble.predict_components(ds, ood_val)
         cal_var = cal["var"] * context_noise_ratio(ds, ood_val, controls, train_ctrl)
         test_var = test["var"] * context_noise_ratio(ds, inputs.test_idx, controls, train_ctrl)
-        quantiles = conformal_quantiles(
-            np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"], cal_var
-        )
+        cal_residual = np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"]
+        quantiles = conformal_quantiles(cal_residual, cal_var)
         residual = np.asarray(ds.rows(inputs.test_idx, "delta"), dtype=np.float64) - test["mean"]
         extra_uncertainty["conformal"] = {
             "calibration": "split conformal on the OOD-validation part; score |residual| / "
@@ -203,11 +202,7 @@ def train_model(
             "n_calibration_cells": int(ood_val.size),
             "levels": conformal_report(quantiles, residual, test_var),
             "levels_model_variance_only": conformal_report(
-                conformal_quantiles(
-                    np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"], cal["var"]
-                ),
-                residual,
-                test["var"],
+                conformal_quantiles(cal_residual, cal["var"]), residual, test["var"]
             ),
         }
         extra_arrays["var_conformal"] = conformal_variance(test_var, quantiles)
