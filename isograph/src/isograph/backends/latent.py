@@ -373,14 +373,14 @@ def _assign_by_lines(
     # their rotated loading vector (k-lines from the rotated axes, as in
     # isograph.network.programs): correlated programs stay apart. Strength: the correlation
     # of the feature with its factor-implied signal, sqrt(communality).
-    from isograph.network.programs import _k_lines
+    from isograph.network.programs import k_lines
 
     scaled = rotated / np.sqrt(total)[:, None]
     norms = np.linalg.norm(scaled, axis=1)
     factor = np.full(len(rotated), -1, dtype=np.int64)
     if explained.any():
         directions = scaled[explained] / np.maximum(norms[explained, None], 1e-12)
-        factor[explained] = _k_lines(directions, np.eye(rotated.shape[1]))
+        factor[explained] = k_lines(directions, np.eye(rotated.shape[1]))
     return factor, norms
 
 

@@ -131,7 +131,13 @@ def _communality(c: np.ndarray, k: int, n_samples: int) -> tuple[np.ndarray, np.
     return (loadings**2).sum(axis=1), s**2 / c.shape[1]
 
 
-def _k_lines(directions: np.ndarray, start: np.ndarray, *, max_iter: int = 100) -> np.ndarray:
+def k_lines(directions: np.ndarray, start: np.ndarray, *, max_iter: int = 100) -> np.ndarray:
+    """Group unit vectors by the line (sign ignored) they lie closest to: k-lines clustering.
+
+    ``directions`` (n, k) unit rows, ``start`` (m, k) the initial lines (e.g. the rotated
+    factor axes); returns the line index of each row. Each line is refit as the leading
+    eigenvector of its members' outer products until the labels stop changing.
+    """
     centres = start.copy()
     label = np.full(len(directions), -1)
     for _ in range(max_iter):
@@ -240,7 +246,7 @@ def _decompose(
     if explained.any():
         norms = np.linalg.norm(loadings[explained], axis=1, keepdims=True)
         directions = loadings[explained] / np.where(norms > 0, norms, 1.0)
-        labels[explained] = _k_lines(directions, np.eye(k))
+        labels[explained] = k_lines(directions, np.eye(k))
     return ProgramDecomposition(
         labels=labels,
         n_factors=k,

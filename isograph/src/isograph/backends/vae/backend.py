@@ -313,7 +313,12 @@ class VaeNetworkModel:
         support: dict[str, Any] | None = None
         if used.support_gate and (gene_label >= 0).any():
             gene_label, support = support_gate(
-                features.matrix, gene_label, group, min_fraction=used.support_fraction, seed=seed
+                features.matrix,
+                gene_label,
+                group,
+                min_fraction=used.support_fraction,
+                seed=seed,
+                supported=self._supported(features, seed),
             )
         n_modules = int(gene_label.max(initial=-1)) + 1
         module_names = [f"M{m:03d}" for m in range(n_modules)]

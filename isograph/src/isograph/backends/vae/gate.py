@@ -34,6 +34,7 @@ def support_gate(
     *,
     min_fraction: float = 0.25,
     seed: int = 0,
+    supported: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Drop the modules whose features the permutation-supported factors do not explain.
 
@@ -49,6 +50,9 @@ def support_gate(
         Smallest fraction of a module's features that must be explained for it to stay.
     seed
         Seed of the permutation null.
+    supported
+        The :func:`~isograph.network.programs.decompose_programs` result of ``matrix`` when
+        the caller already has it (the VAE computes it once per fit); computed otherwise.
 
     Returns
     -------
@@ -60,7 +64,8 @@ def support_gate(
     """
     from isograph.network.programs import decompose_programs
 
-    supported = decompose_programs(np.asarray(matrix, dtype=np.float64), seed=seed)
+    if supported is None:
+        supported = decompose_programs(np.asarray(matrix, dtype=np.float64), seed=seed)
     n_modules = int(gene_label.max(initial=-1)) + 1
     feature_module = gene_label[feature_gene]
     placed = feature_module >= 0
