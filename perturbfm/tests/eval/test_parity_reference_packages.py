@@ -155,3 +155,5 @@ def test_metric_selection_equals_full_panels_and_celleval():
         assert sel["scperturbench"]["per_perturbation"][p]["mae_all"] == pytest.approx(v, rel=1e-9)
     with pytest.raises(InputError, match="non-selectable"):
         evaluate_predictions(c.ds, **kw, metrics=["edistance"])
+    with pytest.raises(InputError, match="names no metric"):
+        evaluate_predictions(c.ds, **kw, metrics=[" ", ""])

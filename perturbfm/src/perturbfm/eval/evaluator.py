@@ -406,8 +406,9 @@ def check_metric_selection(metrics: Sequence[str]) -> list[str]:
     names = [str(m).strip() for m in metrics if str(m).strip()]
     bad = [m for m in names if m not in allowed]
     if not names or bad:
+        what = f"unknown or non-selectable metric(s) {bad}" if bad else "the metric selection names no metric"
         msg = (
-            f"unknown or non-selectable metric(s) {bad or names}; choose among {allowed} "
+            f"{what}; choose among {allowed} "
             "(the distribution, DE, uncertainty and ceiling panels need the full evaluation)"
         )
         raise InputError(msg)
