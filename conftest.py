@@ -9,6 +9,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import os
+import tempfile
+
 import isograph  # noqa: F401
 import omicsrun  # noqa: F401
 import perturbfm  # noqa: F401
+
+# Remembered file digests (omicsrun.hashing.sha256_file_cached) go to a folder of this test
+# session, not the user's cache.
+os.environ.setdefault("OMICSRUN_CACHE_DIR", tempfile.mkdtemp(prefix="omicsrun-cache-"))

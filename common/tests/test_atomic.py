@@ -47,3 +47,43 @@ def test_hashes_are_content_hashes(tmp_path):
     first = sha256_dir(tmp_path / "d")
     (tmp_path / "d" / "f").write_text("2")
     assert sha256_dir(tmp_path / "d") != first
+
+
+def test_json_text_matches_rebuilding_every_value():
+    """The fast path (dump as is, fall back only on NaN/inf) writes exactly what replacing NaN
+    in a rebuilt copy of every value writes, for any nesting of JSON values and numpy scalars."""
+    import json
+
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from omicsrun.atomic import _json_default, _nan_to_none, json_text
+
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=True, allow_infinity=True)
+        | st.floats(allow_nan=True, width=32).map(np.float64)
+        | st.text(max_size=5)
+    )
+    values = st.recursive(
+        scalars,
+        lambda kids: (
+            st.lists(kids, max_size=4)
+            | st.tuples(kids, kids)
+            | st.dictionaries(st.text(max_size=4), kids, max_size=4)
+        ),
+        max_leaves=20,
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(values, st.sampled_from([None, 2]), st.sampled_from([None, (",", ":")]))
+    def check(obj, indent, separators):
+        slow = json.dumps(
+            _nan_to_none(obj), sort_keys=True, default=_json_default, indent=indent, separators=separators
+        )
+        assert json_text(obj, indent=indent, separators=separators) == slow
+
+    check()

@@ -93,7 +93,20 @@ def _json_default(value: Any) -> Any:
 
 def dumps_json(obj: Any, *, indent: int | None = 2) -> str:
     """Serialise ``obj`` to JSON with sorted keys, NaN written as ``null``."""
-    return json.dumps(_nan_to_none(obj), indent=indent, sort_keys=True, default=_json_default) + "\n"
+    return json_text(obj, indent=indent) + "\n"
+
+
+def json_text(obj: Any, **options: Any) -> str:
+    """``json.dumps(obj, sort_keys=True, **options)`` with NaN written as ``null``.
+
+    Tried first as is, refusing non-finite floats (C speed, no copy); only a value holding
+    NaN or infinity is rebuilt with NaN replaced, which gives the same text as rebuilding
+    every value (the rebuilt copy took seconds on a 100,000-row obs table).
+    """
+    try:
+        return json.dumps(obj, sort_keys=True, default=_json_default, allow_nan=False, **options)
+    except ValueError:
+        return json.dumps(_nan_to_none(obj), sort_keys=True, default=_json_default, **options)
 
 
 def _nan_to_none(obj: Any) -> Any:

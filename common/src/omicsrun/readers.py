@@ -54,12 +54,54 @@ def _sniff(path: Path) -> str:
     return f"unrecognised bytes {head[:4]!r}"
 
 
+_ZIP_LOCAL_HEADER = 30  # fixed part of a zip local file header; name and extra lengths at 26..30
+
+
+def _mapped_member(path: Path, archive: Any, name: str) -> np.ndarray | None:
+    """Read-only memory map of an uncompressed ``.npy`` member of an open zip; None when compressed."""
+    import zipfile
+
+    info = archive.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with path.open("rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(_ZIP_LOCAL_HEADER)
+        if len(local) != _ZIP_LOCAL_HEADER or local[:4] != b"PK\x03\x04":
+            msg = f"bad zip local header for member {name}"
+            raise zipfile.BadZipFile(msg)
+        start = info.header_offset + _ZIP_LOCAL_HEADER + int.from_bytes(local[26:28], "little")
+        start += int.from_bytes(local[28:30], "little")
+        handle.seek(start)
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            return None  # other header versions: numpy's own reader
+        offset = handle.tell()
+    if dtype.hasobject:
+        msg = "Object arrays cannot be loaded when allow_pickle=False"
+        raise ValueError(msg)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset - start + nbytes > info.file_size:
+        msg = (
+            f"member {name} is truncated ({info.file_size} bytes stored, {offset - start + nbytes} expected)"
+        )
+        raise EOFError(msg)
+    if nbytes == 0:
+        return np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
 def load_npz(
     path: str | os.PathLike[str],
     *,
     what: str,
     required: tuple[str, ...] = (),
     only: tuple[str, ...] | None = None,
+    mmap: bool = False,
 ) -> dict[str, np.ndarray]:
     """Read the arrays of a ``.npz`` archive (every one, or ``only`` these); nothing is unpickled.
 
@@ -73,6 +115,11 @@ def load_npz(
         Keys that must be present.
     only
         Read just these keys (those present), leaving the other arrays on disk.
+    mmap
+        Map the arrays stored uncompressed (``np.savez``) read-only from the file instead of
+        copying them into memory: nothing is read until used, and pages come from the page
+        cache. Their zip CRC-32 is then not checked (it would read every byte); the header,
+        dtype and size are. Compressed members are read as usual.
 
     Raises
     ------
@@ -99,7 +146,11 @@ def load_npz(
                     f"(no array {missing[0]!r} among {sorted(npz.files)}; expected {list(required)})"
                 )
                 raise InputError(msg)
-            return {k: npz[k] for k in npz.files if only is None or k in only}
+            keys = [k for k in npz.files if only is None or k in only]
+            if not mmap:
+                return {k: npz[k] for k in keys}
+            mapped = {k: _mapped_member(path, npz.zip, f"{k}.npy") for k in keys}
+            return {k: npz[k] if m is None else m for k, m in mapped.items()}
     except InputError:
         raise
     except ValueError as err:

@@ -104,10 +104,41 @@ def test_group_moments_match_pandas(case, storage, tmp_path, monkeypatch):
             np.testing.assert_allclose(mean, frame.mean().to_numpy(), rtol=1e-6, atol=1e-7)
             np.testing.assert_allclose(var, frame.var(ddof=1).to_numpy(), rtol=1e-5, atol=1e-7)
             np.testing.assert_array_equal(counts, frame.size().to_numpy())
+            # Means only (another code path when ``add`` is given: its rows summed in their order).
+            mean_only, nan_var, _ = ds.group_moments(
+                idx, codes, len(names), which, genes=genes, with_var=False, **kwargs
+            )
+            np.testing.assert_allclose(mean_only, frame.mean().to_numpy(), rtol=1e-6, atol=1e-7)
+            assert np.isnan(nan_var).all()
+    # Several rows sharing one row of ``add`` (e.g. one prediction per group), means only.
+    shared = rng.integers(0, 4, size=idx.size)
+    v = ref["control"].astype(np.float64) + add[shared]
+    mean_only, _, _ = ds.group_moments(
+        idx, codes, len(names), "control", genes=genes, add=add, add_rows=shared, with_var=False
+    )
+    np.testing.assert_allclose(
+        mean_only, pd.DataFrame(v[:, genes]).groupby(codes).mean().to_numpy(), atol=1e-7
+    )
     keys, means, _ = ds.group_means_by(idx, ds.obs["pert_id"].to_numpy()[idx], "delta")
     frame = pd.DataFrame(ref["delta"].astype(np.float64)).groupby(ds.obs["pert_id"].to_numpy()[idx])
     assert list(keys) == list(frame.mean().index)
     np.testing.assert_allclose(means, frame.mean().to_numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("ratio", [0, 10**9], ids=["sparse-product", "bincount"])
+def test_group_moments_of_csr_rows_by_either_route(case, tmp_path, monkeypatch, ratio):
+    ds, dense, pair = case
+    save_dataset(ds, tmp_path / "s", storage="csr")
+    ds = load_dataset(tmp_path / "s")
+    monkeypatch.setattr("perturbfm.data.dataset._BINCOUNT_RATIO", ratio)
+    monkeypatch.setattr("perturbfm.data.dataset._BLOCK_VALUES", 5 * ds.n_genes)
+    idx = np.arange(ds.n_obs)
+    codes = pd.factorize(ds.obs["context_id"].to_numpy() + ds.obs["pert_id"].to_numpy())[0]
+    for which, values in (("pert", dense), ("control", dense[pair])):
+        frame = pd.DataFrame(values.astype(np.float64)).groupby(codes)
+        mean, var, _ = ds.group_moments(idx, codes, codes.max() + 1, which)
+        np.testing.assert_allclose(mean, frame.mean().to_numpy(), atol=1e-7)
+        np.testing.assert_allclose(var, frame.var(ddof=1).to_numpy(), atol=1e-6)
 
 
 def test_subset_shares_the_cells(case):

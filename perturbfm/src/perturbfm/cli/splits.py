@@ -44,7 +44,7 @@ def create(
 ) -> None:
     """Create a split (or every loco fold), save it and print split_hash=<hash>."""
     from omicsrun import InputError
-    from perturbfm.data.artifact import dataset_hash, load_dataset
+    from perturbfm.data.artifact import open_dataset
     from perturbfm.splits import SPEC_NAMES, SplitStore, create_split, loco_specs, spec_parameters
 
     if spec not in SPEC_NAMES:
@@ -67,8 +67,7 @@ def create(
         msg = f"spec {spec!r} does not take {ignored[0]!r}; it takes {accepted}"
         raise InputError(msg)
     params = {k: v for k, v in params.items() if v is not None}
-    ds = load_dataset(data)
-    data_hash = dataset_hash(data)
+    ds, data_hash = open_dataset(data)
     store = SplitStore(split_dir)
     specs = loco_specs(ds, **params) if spec == "loco" and fold is None else [{"name": spec, **params}]
     splits = [create_split(ds, s, seed=seed, data_hash=data_hash) for s in specs]  # all valid before saving

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ import scipy.sparse as sp
 
 from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_json
-from omicsrun.hashing import canonical_json, sha256_file
+from omicsrun.hashing import canonical_json, sha256_file, sha256_file_async
 from omicsrun.readers import load_npz, read_json_object
 from omicsrun.validate import check_type
 from perturbfm.data.dataset import PerturbDataset
@@ -105,7 +106,7 @@ def _obs_from_json(table: dict[str, Any], obs_idx: np.ndarray) -> pd.DataFrame:
         elif kind == "float":
             out[c] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
         elif kind == "list":
-            out[c] = pd.Series([list(v) for v in values], dtype=object)
+            out[c] = pd.Series(values, dtype=object)  # JSON arrays are new lists already
         else:
             out[c] = pd.Series(values, dtype=object)
     obs = pd.DataFrame(out)
@@ -393,7 +394,10 @@ def load_dataset(path: str | os.PathLike[str]) -> PerturbDataset:
         When the folder is missing, is not a PerturbFM dataset, or its files disagree.
     """
     path = Path(path)
-    meta = _read_meta(path)
+    return _load(path, _read_meta(path))
+
+
+def _load(path: Path, meta: dict[str, Any]) -> PerturbDataset:
     if meta["format_version"] >= 2:
         return _open_v2(path, meta)
     arrays = _open_v1_arrays(path, meta)
@@ -460,9 +464,14 @@ def verify_dataset(path: str | os.PathLike[str]) -> None:
         When a file is missing or its content changed since the artifact was written.
     """
     path = Path(path)
-    meta = _read_meta(path)
+    _verify(path, _read_meta(path))()
+
+
+def _verify(path: Path, meta: dict[str, Any]) -> Callable[[], None]:
+    """Check ``meta.json``'s digest now and start hashing the stored files in the background;
+    the returned function waits for those digests and raises on a mismatch."""
     if meta["format_version"] < 2:
-        return
+        return lambda: None
     for key in ("content_hash", "meta_digest", "checksums"):
         if key not in meta:
             msg = f"{path / 'meta.json'} has no {key!r}; the artifact was not finished by save_dataset"
@@ -474,14 +483,21 @@ def verify_dataset(path: str | os.PathLike[str]) -> None:
             "(its digest no longer matches); re-create the artifact"
         )
         raise InputError(msg)
+    pending = {}
     for name, expected in dict(meta["checksums"]).items():
         file = path / name
         if not file.is_file():
             msg = f"dataset folder {path} lacks {name}; the artifact is incomplete"
             raise InputError(msg)
-        if sha256_file(file) != expected:
-            msg = f"{file} changed after the artifact was written (checksum mismatch); re-create the artifact"
-            raise InputError(msg)
+        pending[file] = (sha256_file_async(file, cached=True), expected)
+
+    def finish() -> None:
+        for file, (digest, expected) in pending.items():
+            if digest.result() != expected:
+                msg = f"{file} changed after the artifact was written (checksum mismatch); "
+                raise InputError(msg + "re-create the artifact")
+
+    return finish
 
 
 def dataset_hash(path: str | os.PathLike[str], *, verify: bool = True) -> str:
@@ -497,10 +513,25 @@ def dataset_hash(path: str | os.PathLike[str], *, verify: bool = True) -> str:
     from their arrays, row block by row block.
     """
     path = Path(path)
+    return _hash(path, _read_meta(path), verify=verify)
+
+
+def open_dataset(path: str | os.PathLike[str]) -> tuple[PerturbDataset, str]:
+    """:func:`load_dataset` and :func:`dataset_hash` (verified) with ``meta.json`` read once."""
+    path = Path(path)
     meta = _read_meta(path)
+    if meta["format_version"] < 2:
+        return _load(path, meta), _hash(path, meta, verify=True)
+    verified = _verify(path, meta)  # the stored files are hashed while the obs table is built
+    ds = _load(path, meta)
+    verified()
+    return ds, str(meta["content_hash"])
+
+
+def _hash(path: Path, meta: dict[str, Any], *, verify: bool) -> str:
     if meta["format_version"] >= 2:
         if verify:
-            verify_dataset(path)
+            _verify(path, meta)()
         return str(meta["content_hash"])
     arrays = _open_v1_arrays(path, meta)
     digest = hashlib.sha256()

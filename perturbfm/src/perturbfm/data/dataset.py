@@ -13,6 +13,7 @@ never stored: they are views that compute the rows asked for (see :class:`RowVie
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -81,6 +82,15 @@ def _gene_list(value: Any) -> list[str]:
         msg = f"obs['pert_genes'] must hold lists of gene ids; found the string {value!r}"
         raise InputError(msg)
     return [str(g) for g in value]
+
+
+def _gene_lists(column: Any) -> list[list[str]]:
+    """``_gene_list`` of every row; lists of strings (what every reader builds) are checked
+    with C-level iteration over the flattened column and kept as they are."""
+    values = list(column)
+    if set(map(type, values)) <= {list} and set(map(type, itertools.chain.from_iterable(values))) <= {str}:
+        return values
+    return [_gene_list(g) for g in values]
 
 
 def _check_delta(x_pert: np.ndarray, x_ctrl: np.ndarray, delta: np.ndarray) -> None:
@@ -208,6 +218,48 @@ class RowView:
 
     def __neg__(self) -> Any:
         return -self._dense()
+
+
+# Group sums of CSR rows by one bincount when the (groups x columns) table has at most this many
+# cells per stored entry of the block; else by a sparse product (the table would dominate).
+_BINCOUNT_RATIO = 4
+
+
+def _add_group_sums(s1: np.ndarray, s2: np.ndarray | None, rows: Any, codes: np.ndarray) -> None:
+    """Add the per-group sums (and sums of squares) of CSR ``rows`` to ``s1`` (``s2``) in place.
+
+    One ``bincount`` over the stored entries, keyed by (group, column): no sparse product and
+    no sparse result to densify. Used when the (groups x columns) table is not much larger
+    than the block's stored entries.
+    """
+    n_groups, n_cols = s1.shape
+    key = np.repeat(codes * n_cols, np.diff(rows.indptr)) + rows.indices
+    data = np.asarray(rows.data, dtype=np.float64)
+    s1 += np.bincount(key, weights=data, minlength=n_groups * n_cols).reshape(n_groups, n_cols)
+    if s2 is not None:
+        s2 += np.bincount(key, weights=data * data, minlength=n_groups * n_cols).reshape(n_groups, n_cols)
+
+
+def _group_sums(
+    add: np.ndarray,
+    codes: np.ndarray,
+    add_rows: np.ndarray | None,
+    n_groups: int,
+    genes: np.ndarray | None,
+    step: int,
+) -> np.ndarray:
+    """float64 sums per group of the rows of ``add``: row ``add_rows[i]`` (or ``i``) counts
+    for group ``codes[i]``; ``add`` is read once, in row blocks, in its own order."""
+    n_add = len(add)
+    rows = np.arange(codes.size) if add_rows is None else np.asarray(add_rows, dtype=np.int64)
+    weight = sp.csc_matrix((np.ones(codes.size), (codes, rows)), shape=(n_groups, n_add))
+    n_cols = add.shape[1] if genes is None else genes.size
+    out = np.zeros((n_groups, n_cols))
+    for start in range(0, n_add, step):
+        stop = min(start + step, n_add)
+        block = add[start:stop] if genes is None else add[start:stop][:, genes]
+        out += weight[:, start:stop] @ np.asarray(block, dtype=np.float64)
+    return out
 
 
 class PerturbDataset:
@@ -450,9 +502,18 @@ class PerturbDataset:
         if gsel is not None and gsel.size == self.n_genes and np.array_equal(gsel, np.arange(self.n_genes)):
             gsel = None  # every gene in order: no column selection (a copy per block)
         n_cols = self.n_genes if gsel is None else gsel.size
+        counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
+        if add is not None and not with_var:
+            # Means only: the group sums of ``add`` are taken over its own rows in storage
+            # order (no gathered, re-ordered float64 copy), those of the stored rows apart.
+            mean = self.group_moments(idx, codes, n_groups, which, genes=gsel, with_var=False)[0]
+            mean *= counts[:, None]
+            mean += _group_sums(add, codes, add_rows, n_groups, gsel, self.block_rows(n_cols))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean /= counts[:, None]
+            return mean, np.full_like(mean, np.nan), counts
         s1 = np.zeros((n_groups, n_cols))
         s2 = np.zeros((n_groups, n_cols))
-        counts = np.bincount(codes, minlength=n_groups).astype(np.int64)
         sparse = self.is_sparse
         step = self.block_rows(n_cols) * (4 if sparse else 1)
         for start in range(0, idx.size, step):
@@ -481,10 +542,14 @@ class PerturbDataset:
                         a *= a
                         s2 += ind @ a
             elif sparse and which in ("pert", "control"):
-                b = self.rows(r, which, genes=gsel, sparse=True).astype(np.float64)
-                s1 += (ind @ b).toarray()
-                if with_var:
-                    s2 += (ind @ b.multiply(b)).toarray()
+                b = self.rows(r, which, genes=gsel, sparse=True)
+                if n_groups * n_cols <= _BINCOUNT_RATIO * b.nnz:
+                    _add_group_sums(s1, s2 if with_var else None, b, c)
+                else:
+                    b = b.astype(np.float64)
+                    s1 += (ind @ b).toarray()
+                    if with_var:
+                        s2 += (ind @ b.multiply(b)).toarray()
             elif sparse:
                 p = self.rows(r, "pert", genes=gsel, sparse=True).astype(np.float64)
                 q = self.rows(r, "control", genes=gsel, sparse=True).astype(np.float64)
@@ -559,7 +624,7 @@ def _validate_obs(obs: Any, n_rows: int) -> pd.DataFrame:
         msg = f"obs['is_control'] must be boolean; found dtype {obs['is_control'].dtype}"
         raise InputError(msg)
     obs["is_control"] = obs["is_control"].astype(bool)
-    obs["pert_genes"] = [_gene_list(g) for g in obs["pert_genes"]]
+    obs["pert_genes"] = _gene_lists(obs["pert_genes"])
     bad_ctrl = obs["is_control"] & (obs["pert_genes"].map(len) > 0)
     if bad_ctrl.any():
         msg = f"control rows must have empty pert_genes; found {int(bad_ctrl.sum())} that do not"

@@ -111,7 +111,7 @@ def validate_predictions(
     if var is None:
         return mean_arr, None
     var_arr = _numeric_matrix(f"{part} predictions var", var, (exp.size, n_genes))
-    n_neg = int((var_arr < 0).sum())
+    n_neg = int((var_arr < 0).sum()) if var_arr.size and var_arr.min() < 0 else 0
     if n_neg:
         msg = (
             f"{part} predictions var holds {n_neg} negative value(s) (min {var_arr.min():.3g}); "
@@ -131,6 +131,10 @@ def _numeric_matrix(name: str, value: object, shape: tuple[int, int]) -> np.ndar
         raise InputError(msg)
     # float32 stays float32 (half the memory at scale); sums are taken in float64 blockwise.
     arr = arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
+    # One reduction finds whether anything is NaN or infinite (both propagate into the sum);
+    # only then are the bad entries counted, for the message.
+    if np.isfinite(arr.sum(dtype=np.float64)):
+        return arr
     n_bad = int((~np.isfinite(arr)).sum())
     if n_bad:
         msg = f"{name} holds {n_bad} NaN or infinite value(s); expected finite numbers"

@@ -22,8 +22,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
-from scipy.stats import false_discovery_control, mannwhitneyu
 
 FDR_THRESHOLD = 0.05
 # Complex128 sort keys of one context's control cells held at once (gene chunks above this).
@@ -42,6 +40,8 @@ def de_side(cells: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, np.ndarray
     ranks the pooled cells again for every group); :class:`SortedControls` gives the same
     numbers with the controls sorted once.
     """
+    from scipy.stats import false_discovery_control, mannwhitneyu
+
     with np.errstate(invalid="ignore", divide="ignore"):
         p = mannwhitneyu(cells, ctrl, axis=0, method="asymptotic", use_continuity=True).pvalue
         lfc = np.log2(np.expm1(cells.mean(axis=0)) / np.expm1(ctrl.mean(axis=0)))
@@ -105,6 +105,8 @@ class SortedControls:
 
     def pvalues(self, cells: np.ndarray) -> np.ndarray:
         """Two-sided Mann-Whitney p-value per gene of ``cells`` (n, n_genes) vs the controls."""
+        from scipy.special import ndtr
+
         n, m, g = cells.shape[0], self.n_ctrl, self.n_genes
         value = np.sort(np.asarray(cells, dtype=np.float64), axis=0).T.ravel()  # gene-major
         gene_i = np.repeat(np.arange(g), n)
@@ -200,6 +202,8 @@ def de_panel(
     The controls of a context are sorted once (:class:`SortedControls`), in gene chunks of
     at most :data:`MAX_KEY_VALUES` values, and every group is tested against them.
     """
+    from scipy.stats import false_discovery_control
+
     n_groups = context_code.size
     p_true = np.empty((n_groups, n_genes))
     p_pred = np.empty((n_groups, n_genes))

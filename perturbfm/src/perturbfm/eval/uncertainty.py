@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
-from scipy.integrate import trapezoid
-from scipy.stats import norm
-from sklearn.metrics import roc_auc_score
 
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
 VAR_FLOOR = 1e-8
 N_RISK_POINTS = 20
-_Z2 = tuple(float(norm.ppf(0.5 + level / 2)) ** 2 for level in COVERAGE_LEVELS)
+
+# scipy.stats, scipy.integrate and sklearn are imported where used: together they take about a
+# second to import, which a metric selection without uncertainty should not pay.
+
+
+@cache
+def _z2() -> tuple[float, ...]:
+    from scipy.stats import norm
+
+    return tuple(float(norm.ppf(0.5 + level / 2)) ** 2 for level in COVERAGE_LEVELS)
+
+
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
@@ -77,7 +87,7 @@ class CellStatistics:
         if v_min <= 0.0:  # 0/0: a zero residual with zero variance is covered
             np.logical_and(var <= 0.0, r2 == 0.0, out=hit)
             q[hit] = 0.0
-        for level, z2 in zip(COVERAGE_LEVELS, _Z2, strict=True):
+        for level, z2 in zip(COVERAGE_LEVELS, _z2(), strict=True):
             np.less_equal(q, z2, out=hit)
             out[f"covered_{level}"] = np.count_nonzero(hit, axis=1).astype(np.float64)
         out["sq"] = r2.sum(axis=1, dtype=np.float64)
@@ -102,6 +112,8 @@ def subset_summaries(
     curve of a subset orders its cells by predicted total variance, ties in cell order (a
     stable sort by (subset, variance)), as :func:`risk_coverage` does for one subset.
     """
+    from scipy.integrate import trapezoid
+
     n = np.bincount(code, minlength=n_subsets).astype(np.float64)
     sums = {k: np.bincount(code, weights=v, minlength=n_subsets) for k, v in stats.items()}
     entries = n * n_genes
@@ -141,6 +153,8 @@ def risk_coverage(
     order) and risk is their mean squared delta error per entry. ``aurc`` is the
     trapezoidal area over the points.
     """
+    from scipy.integrate import trapezoid
+
     n = sq_sum.size
     order = np.argsort(var_sum, kind="stable")
     cum = np.cumsum(sq_sum[order])
@@ -156,6 +170,8 @@ def risk_coverage(
 
 def ood_auroc(score: np.ndarray, labels: np.ndarray | None) -> float | None:
     """ROC AUC of ``score`` for ``labels`` (1 = OOD); None without two classes."""
+    from sklearn.metrics import roc_auc_score
+
     if labels is None:
         return None
     labels = np.asarray(labels, dtype=bool)

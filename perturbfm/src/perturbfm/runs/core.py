@@ -21,7 +21,7 @@ from omicsrun import InputError
 from omicsrun.atomic import output_dir, write_bytes, write_json, write_text
 from omicsrun.commit import claim_unique_dir, final_path
 from omicsrun.errors import check_seed
-from omicsrun.hashing import sha256_file, sha256_json
+from omicsrun.hashing import sha256_file, sha256_file_async, sha256_json
 from omicsrun.manifest import run_manifest
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.runs.ids import make_run_id
@@ -57,11 +57,10 @@ def load_run_inputs(data_dir: PathLike, split_hash: str, *, split_dir: PathLike 
         When the artifact cannot be read, the split does not exist, fails its hash check,
         or was made for other data.
     """
-    from perturbfm.data.artifact import dataset_hash, load_dataset
+    from perturbfm.data.artifact import open_dataset
     from perturbfm.splits import SplitStore
 
-    ds = load_dataset(data_dir)
-    data_hash = dataset_hash(data_dir)
+    ds, data_hash = open_dataset(data_dir)
     split = SplitStore(root=split_dir).load(split_hash, data_hash=data_hash)
     test = np.asarray(split.test_idx, dtype=np.int64)
     is_ctrl = ds.is_control[test]
@@ -384,6 +383,9 @@ def eval_predictions(
     with output_dir(
         out_dir, overwrite=overwrite, what="evaluation output", inputs=[data_dir, preds_path]
     ) as build:
+        # The run record's digest of the predictions file is computed on another core while
+        # the data are read and the predictions checked.
+        preds_digest = sha256_file_async(preds_path, cached=True) if Path(preds_path).is_file() else None
         inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
         source: dict[str, Any] = {"format": "npz"}
         val = None
@@ -416,7 +418,7 @@ def eval_predictions(
         config = {
             "kind": "eval_predictions",
             "predictions": str(Path(preds_path).resolve()),
-            "predictions_sha256": sha256_file(preds_path),
+            "predictions_sha256": preds_digest.result() if preds_digest else sha256_file(preds_path),
             "predictions_source": source,
             "data_dir": str(final_path(Path(data_dir).resolve())),
             "data_hash": inputs.data_hash,

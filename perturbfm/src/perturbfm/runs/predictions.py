@@ -76,7 +76,11 @@ def load_predictions(path: str | os.PathLike[str], *, mean_only: bool = False) -
         msg = f"predictions file {path} does not exist"
         raise InputError(msg)
     arrays = load_npz(
-        path, what="predictions file", required=PREDICTION_KEYS, only=PREDICTION_KEYS if mean_only else None
+        path,
+        what="predictions file",
+        required=PREDICTION_KEYS,
+        only=PREDICTION_KEYS if mean_only else None,
+        mmap=True,  # read from the page cache as the evaluator's blocks need them; no copy
     )
     if mean_only:
         return {k: np.asarray(arrays[k]) for k in PREDICTION_KEYS}
