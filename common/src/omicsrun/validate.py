@@ -195,3 +195,21 @@ def check_like_default(value: Any, default: Any, name: str) -> Any:
     if isinstance(default, str):
         return check_type(value, name, str, "a string")
     return value
+
+
+def all_finite(values: Any) -> bool:
+    """Whether a numeric array holds no NaN or infinity, without a boolean copy of it.
+
+    One float64 sum answers for almost every array (NaN and infinity propagate into it); only
+    when the sum is not finite (a bad entry, or finite values so large that their sum
+    overflows) is every entry checked.
+    """
+    import numpy as np
+
+    arr = np.asarray(values)
+    if arr.size == 0 or not np.issubdtype(arr.dtype, np.inexact):
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum(dtype=np.complex128 if np.iscomplexobj(arr) else np.float64)):
+            return True
+    return bool(np.isfinite(arr).all())

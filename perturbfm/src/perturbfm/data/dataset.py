@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from omicsrun import InputError
+from omicsrun.validate import all_finite
 
 OBS_REQUIRED = ("pert_id", "context_id", "batch_id", "is_control", "pert_genes")
 CONTROL_ID = "control"
@@ -56,7 +57,7 @@ def _check_cells(value: Any) -> np.ndarray | sp.csr_matrix:
             msg = f"cells must hold floats; found dtype {value.dtype}"
             raise InputError(msg)
         mat = value if isinstance(value, sp.csr_matrix) else sp.csr_matrix(value)
-        if not np.isfinite(mat.data).all():
+        if not all_finite(mat.data):
             msg = "cells holds NaN or infinite values; expected finite expression"
             raise InputError(msg)
         return mat
@@ -69,7 +70,7 @@ def _check_finite(arrays: Mapping[str, np.ndarray]) -> None:
     for name, arr in arrays.items():
         step = max(1, _BLOCK_VALUES // max(arr.shape[1], 1))
         for start in range(0, arr.shape[0], step):
-            if not np.isfinite(arr[start : start + step]).all():
+            if not all_finite(arr[start : start + step]):
                 msg = f"{name} holds NaN or infinite values; expected finite expression"
                 raise InputError(msg)
 

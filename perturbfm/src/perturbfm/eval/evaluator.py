@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from omicsrun import InputError
+from omicsrun.validate import all_finite
 from perturbfm.data.dataset import PerturbDataset
 from perturbfm.eval import uncertainty as unc
 from perturbfm.eval._groups import (
@@ -131,9 +132,7 @@ def _numeric_matrix(name: str, value: object, shape: tuple[int, int]) -> np.ndar
         raise InputError(msg)
     # float32 stays float32 (half the memory at scale); sums are taken in float64 blockwise.
     arr = arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
-    # One reduction finds whether anything is NaN or infinite (both propagate into the sum);
-    # only then are the bad entries counted, for the message.
-    if np.isfinite(arr.sum(dtype=np.float64)):
+    if all_finite(arr):  # one reduction; the bad entries are counted only for the message
         return arr
     n_bad = int((~np.isfinite(arr)).sum())
     if n_bad:
