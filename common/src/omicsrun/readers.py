@@ -92,7 +92,22 @@ def _mapped_member(path: Path, archive: Any, name: str) -> np.ndarray | None:
         raise EOFError(msg)
     if nbytes == 0:
         return np.empty(shape, dtype=dtype, order="F" if fortran else "C")
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+    # Mapped with MAP_POPULATE where the system has it: the page tables are filled in one
+    # call instead of one page fault per 4 KiB page touched later (0.7 s of system time for
+    # a 450 MB prediction matrix); the pages come from the page cache either way.
+    import mmap
+
+    start_page = offset - offset % mmap.ALLOCATIONGRANULARITY
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(
+            handle.fileno(),
+            offset - start_page + nbytes,
+            flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+            prot=mmap.PROT_READ,
+            offset=start_page,
+        )
+    flat = np.frombuffer(mapped, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset - start_page)
+    return flat.reshape(shape, order="F" if fortran else "C")
 
 
 def load_npz(
@@ -117,8 +132,8 @@ def load_npz(
         Read just these keys (those present), leaving the other arrays on disk.
     mmap
         Map the arrays stored uncompressed (``np.savez``) read-only from the file instead of
-        copying them into memory: nothing is read until used, and pages come from the page
-        cache. Their zip CRC-32 is then not checked (it would read every byte); the header,
+        copying them into memory (read-only views of the mapping; the pages come from the
+        page cache). Their zip CRC-32 is then not checked (it would read every byte); the header,
         dtype and size are. Compressed members are read as usual.
 
     Raises

@@ -256,10 +256,14 @@ def _group_sums(
     weight = sp.csc_matrix((np.ones(codes.size), (codes, rows)), shape=(n_groups, n_add))
     n_cols = add.shape[1] if genes is None else genes.size
     out = np.zeros((n_groups, n_cols))
+    # One float64 buffer for every block: a fresh array per block would fault in new pages
+    # each time (hundreds of MB of page faults at 100k cells).
+    buf = np.empty((min(step, n_add), n_cols))
     for start in range(0, n_add, step):
         stop = min(start + step, n_add)
         block = add[start:stop] if genes is None else add[start:stop][:, genes]
-        out += weight[:, start:stop] @ np.asarray(block, dtype=np.float64)
+        np.copyto(buf[: stop - start], block)
+        out += weight[:, start:stop] @ buf[: stop - start]
     return out
 
 
