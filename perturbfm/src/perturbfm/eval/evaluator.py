@@ -10,6 +10,7 @@ aggregated with cell-count weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -293,13 +294,9 @@ def evaluate_predictions(
         )
 
     rows, pos = groups.rows, groups.pos
-    # Blockwise group moments straight from the stored cells (sparse products on CSR data).
-    code, n_groups = groups.code, groups.n_groups
-    true_mean, true_var, _ = ds.group_moments(rows, code, n_groups, "pert", genes=genes)
-    pred_mean, pred_var, _ = ds.group_moments(
-        rows, code, n_groups, "control", genes=genes, add=mean, add_rows=pos
-    )
-    mctrl_mean, _, _ = ds.group_moments(rows, code, n_groups, "control", genes=genes)
+    moments = _GroupMoments.of(ds, groups, genes, mean)
+    true_mean, true_var, pred_mean = moments.true_mean, moments.true_var, moments.pred_mean
+    mctrl_mean = moments.mctrl_mean
     members = groups.members()
 
     def group_cells(g: int, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -310,30 +307,10 @@ def evaluate_predictions(
         return pred, true
 
     flags: dict[str, object] = {}
-    scpb = scperturbench_group_metrics(
-        true_mean=true_mean,
-        pred_mean=pred_mean,
-        true_var=true_var,
-        pred_var=pred_var,
-        ctrl_mean=c_mean[gctx],
-        ctrl_var=c_var[gctx],
-        ctrl_n=c_n[gctx],
-        n_cells=groups.n_cells,
-        group_cells=group_cells if full else None,
-        context_code=gctx,
-        flags=flags,
-    )
+    ctrl = (c_mean, c_var, c_n)
+    scpb = moments.scperturbench(groups, gctx, ctrl, group_cells=group_cells if full else None, flags=flags)
     check_registered("scperturbench", scpb)
-    exclude = _perturbed_columns(ds, genes, groups.pert_genes)
-    ptb = perturbench_group_metrics(
-        true_mean=true_mean,
-        pred_mean=pred_mean,
-        pred_ctrl_mean=mctrl_mean,
-        ctrl_mean=c_mean[gctx],
-        context_code=gctx,
-        exclude=exclude,
-        seed=seed,
-    )
+    ptb = moments.perturbench(ds, genes, groups, gctx, c_mean, seed)
     check_registered("perturbench", ptb)
     ctx_of_ctrl = ds.obs["context_id"].to_numpy()[control_idx]
     ctx_names = {int(c): groups.context[int(np.flatnonzero(gctx == c)[0])] for c in np.unique(gctx)}
@@ -418,6 +395,95 @@ def check_metric_selection(metrics: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+@dataclass
+class _GroupMoments:
+    """Per-group moments the two group-level panels are computed from.
+
+    ``true_*``: observed expression of the test cells; ``pred_*``: their matched control plus
+    the predicted delta; ``mctrl_mean``: their matched controls alone (None when not asked
+    for: only ``pearson_delta_own_control`` reads it). Variances are NaN when not asked for.
+    """
+
+    true_mean: np.ndarray
+    true_var: np.ndarray
+    pred_mean: np.ndarray
+    pred_var: np.ndarray
+    mctrl_mean: np.ndarray | None
+
+    @classmethod
+    def of(
+        cls,
+        ds: PerturbDataset,
+        groups: Groups,
+        genes: np.ndarray,
+        mean: np.ndarray,
+        *,
+        with_var: bool = True,
+        matched_controls: bool = True,
+    ) -> _GroupMoments:
+        """Blockwise from the stored cells (sparse sums on CSR data) and the predictions."""
+        rows, code, n = groups.rows, groups.code, groups.n_groups
+        true_mean, true_var, _ = ds.group_moments(rows, code, n, "pert", genes=genes, with_var=with_var)
+        pred_mean, pred_var, _ = ds.group_moments(
+            rows, code, n, "control", genes=genes, add=mean, add_rows=groups.pos, with_var=with_var
+        )
+        mctrl = (
+            ds.group_moments(rows, code, n, "control", genes=genes, with_var=False)[0]
+            if matched_controls
+            else None
+        )
+        return cls(true_mean, true_var, pred_mean, pred_var, mctrl)
+
+    def scperturbench(
+        self,
+        groups: Groups,
+        gctx: np.ndarray,
+        ctrl: tuple[np.ndarray, np.ndarray, np.ndarray],
+        *,
+        group_cells: Any = None,
+        flags: dict[str, object] | None = None,
+    ) -> dict:
+        """The scPerturBench panel per group (``group_cells`` for the per-cell metrics)."""
+        c_mean, c_var, c_n = ctrl
+        return scperturbench_group_metrics(
+            true_mean=self.true_mean,
+            pred_mean=self.pred_mean,
+            true_var=self.true_var,
+            pred_var=self.pred_var,
+            ctrl_mean=c_mean[gctx],
+            ctrl_var=c_var[gctx],
+            ctrl_n=c_n[gctx],
+            n_cells=groups.n_cells,
+            group_cells=group_cells,
+            context_code=gctx,
+            flags=flags,
+        )
+
+    def perturbench(
+        self,
+        ds: PerturbDataset,
+        genes: np.ndarray,
+        groups: Groups,
+        gctx: np.ndarray,
+        c_mean: np.ndarray,
+        seed: int,
+        *,
+        only: set[str] | None = None,
+    ) -> dict:
+        """The PerturBench panel per group (every metric, or ``only`` these)."""
+        return perturbench_group_metrics(
+            true_mean=self.true_mean,
+            pred_mean=self.pred_mean,
+            # Without matched controls no selected metric reads this argument.
+            pred_ctrl_mean=self.mctrl_mean if self.mctrl_mean is not None else c_mean[gctx],
+            ctrl_mean=c_mean[gctx],
+            context_code=gctx,
+            exclude=_perturbed_columns(ds, genes, groups.pert_genes),
+            seed=seed,
+            only=only,
+        )
+
+
 def _selected_metrics(
     ds: PerturbDataset,
     groups: Groups,
@@ -434,51 +500,21 @@ def _selected_metrics(
     from perturbfm.eval.registry import metric_names
 
     names = check_metric_selection(metrics)
-    c_mean, c_var, c_n = ctrl
-    rows, code, n_groups = groups.rows, groups.code, groups.n_groups
     sc_names = [m for m in names if m in metric_names("scperturbench")]
     pb_names = [m for m in names if m in metric_names("perturbench")]
     # DEG-restricted metrics rank genes by Welch t, which needs the group variances.
     need_var = any(
         m not in ("mse_all", "mae_all", "pcc_delta_all", "pcc_delta_centroid_all") for m in sc_names
     )
-    true_mean, true_var, _ = ds.group_moments(rows, code, n_groups, "pert", genes=genes, with_var=need_var)
-    pred_mean, pred_var, _ = ds.group_moments(
-        rows, code, n_groups, "control", genes=genes, add=mean, add_rows=groups.pos, with_var=need_var
+    moments = _GroupMoments.of(
+        ds, groups, genes, mean, with_var=need_var, matched_controls="pearson_delta_own_control" in pb_names
     )
     out: dict[str, Any] = {p: None for p in ("scperturbench", "perturbench", "celleval_de", "uncertainty")}
     if sc_names:
-        scpb = scperturbench_group_metrics(
-            true_mean=true_mean,
-            pred_mean=pred_mean,
-            true_var=true_var,
-            pred_var=pred_var,
-            ctrl_mean=c_mean[gctx],
-            ctrl_var=c_var[gctx],
-            ctrl_n=c_n[gctx],
-            n_cells=groups.n_cells,
-            group_cells=None,
-            context_code=gctx,
-        )
+        scpb = moments.scperturbench(groups, gctx, ctrl)
         out["scperturbench"] = aggregate({k: scpb[k] for k in sc_names}, groups, pert_labels)
     if pb_names:
-        own = "pearson_delta_own_control" in pb_names
-        mctrl_mean = (
-            ds.group_moments(rows, code, n_groups, "control", genes=genes, with_var=False)[0]
-            if own
-            else c_mean[gctx]  # unused by the selected metrics
-        )
-        exclude = _perturbed_columns(ds, genes, groups.pert_genes)
-        ptb = perturbench_group_metrics(
-            true_mean=true_mean,
-            pred_mean=pred_mean,
-            pred_ctrl_mean=mctrl_mean,
-            ctrl_mean=c_mean[gctx],
-            context_code=gctx,
-            exclude=exclude,
-            seed=seed,
-            only=set(pb_names),
-        )
+        ptb = moments.perturbench(ds, genes, groups, gctx, ctrl[0], seed, only=set(pb_names))
         out["perturbench"] = aggregate({k: ptb[k] for k in pb_names}, groups, pert_labels)
     out["metrics"] = names
     out["registry"] = {k: v for k, v in metric_registry().items() if k in names}
