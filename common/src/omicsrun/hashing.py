@@ -89,11 +89,14 @@ def sha256_file_async(path: str | os.PathLike[str], *, cached: bool = False) -> 
     ``.result()`` gives the digest (or raises).
 
     File reads and ``hashlib`` updates release the GIL, so a large file is hashed on another
-    core while the caller goes on (reading a dataset, computing metrics). Two threads at most.
+    core while the caller goes on (reading a dataset, computing metrics). Two threads at most,
+    and one core is left to the caller (on a 2-core machine the files are hashed one after
+    the other, beside it rather than in its way).
     """
     global _POOL  # one pool per process, made on first use
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sha256")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(2, cores - 1)), thread_name_prefix="sha256")
     return _POOL.submit(sha256_file_cached if cached else sha256_file, path)
 
 

@@ -205,3 +205,26 @@ def test_export_and_leaderboard_commands(env, tmp_path, capsys):
     assert out == f"leaderboard={board}" and "global_mean" in board.read_text()
     err = _fails(["leaderboard", "--runs", str(tmp_path / "none"), "--out", str(board)], capsys)
     assert "is not a folder" in err
+
+
+@pytest.mark.parametrize("preds_kind", ["good", "nan"])
+def test_eval_refuses_an_artifact_changed_after_it_was_written(env, tmp_path, capsys, preds_kind):
+    # eval computes while the artifact's checksums are still being verified on another
+    # thread; a changed file must still be refused before anything is written, and its
+    # message must win over whatever the changed data made fail (here: NaN predictions).
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(env["root"] / "data", data)
+    meta = json.loads((data / "meta.json").read_text())
+    name = next(n for n in meta["checksums"] if n.endswith(".npz") or n.endswith(".npy"))
+    raw = bytearray((data / name).read_bytes())
+    raw[-9] ^= 0x01  # one bit of the last stored value: the file still loads
+    (data / name).write_bytes(bytes(raw))
+    preds = env["preds"] if preds_kind == "good" else _bad_preds(env["preds"], tmp_path / "bad.npz", "nan")
+    for extra in ([], ["--metrics", "pds_l1,mae_all"]):
+        out = tmp_path / f"ev{len(extra)}"
+        argv = ["eval", "predictions", "--data", str(data), "--split", env["split_hash"]]
+        err = _fails([*argv, "--preds", str(preds), "--out", str(out), *extra], capsys)
+        assert f"{name} changed after the artifact was written" in err
+        assert not out.exists()

@@ -518,14 +518,26 @@ def dataset_hash(path: str | os.PathLike[str], *, verify: bool = True) -> str:
 
 def open_dataset(path: str | os.PathLike[str]) -> tuple[PerturbDataset, str]:
     """:func:`load_dataset` and :func:`dataset_hash` (verified) with ``meta.json`` read once."""
+    ds, data_hash, verified = open_dataset_deferred(path)
+    verified()
+    return ds, data_hash
+
+
+def open_dataset_deferred(
+    path: str | os.PathLike[str],
+) -> tuple[PerturbDataset, str, Callable[[], None]]:
+    """:func:`open_dataset` whose file checksums are still being computed when it returns.
+
+    The stored files are hashed on background threads while the caller works on the data;
+    the returned function waits for the digests and raises :class:`InputError` on a mismatch.
+    The caller must call it before anything computed from the data is written.
+    """
     path = Path(path)
     meta = _read_meta(path)
     if meta["format_version"] < 2:
-        return _load(path, meta), _hash(path, meta, verify=True)
+        return _load(path, meta), _hash(path, meta, verify=True), lambda: None
     verified = _verify(path, meta)  # the stored files are hashed while the obs table is built
-    ds = _load(path, meta)
-    verified()
-    return ds, str(meta["content_hash"])
+    return _load(path, meta), str(meta["content_hash"]), verified
 
 
 def _hash(path: Path, meta: dict[str, Any], *, verify: bool) -> str:

@@ -9,8 +9,9 @@ failure leaves no partial run behind; an existing run is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ from perturbfm.runs.predictions import load_predictions, write_predictions
 PathLike = str | os.PathLike[str]
 
 
+def _no_check() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class RunInputs:
     """A loaded dataset with its hash and the verified split that indexes it."""
@@ -40,6 +45,22 @@ class RunInputs:
     test_idx: np.ndarray  # non-control test rows (the rows predictions cover)
     control_idx: np.ndarray  # control test rows (the reference controls)
     val_idx: np.ndarray  # non-control validation rows of the test contexts (else all of them)
+    verify: Callable[[], None] = _no_check  # waits for the artifact's checksums (deferred load)
+
+    @contextlib.contextmanager
+    def checked(self) -> Iterator[None]:
+        """Work on the inputs while their checksums are still computed (``defer_verify``).
+
+        The checksums are awaited when the block ends, so nothing computed from a changed
+        artifact can be written after it; when the block fails, a checksum mismatch is
+        raised in place of the failure (a changed file explains it better).
+        """
+        try:
+            yield
+        except BaseException:
+            self.verify()
+            raise
+        self.verify()
 
     @property
     def ood_labels(self) -> np.ndarray | None:
@@ -48,8 +69,13 @@ class RunInputs:
         return self.ds.obs["is_ood"].to_numpy(dtype=bool)[self.test_idx]
 
 
-def load_run_inputs(data_dir: PathLike, split_hash: str, *, split_dir: PathLike | None = None) -> RunInputs:
+def load_run_inputs(
+    data_dir: PathLike, split_hash: str, *, split_dir: PathLike | None = None, defer_verify: bool = False
+) -> RunInputs:
     """Load a dataset artifact and the split ``split_hash`` (a hash or unique prefix).
+
+    With ``defer_verify`` the artifact's file checksums are still being computed on
+    background threads when this returns; work inside :meth:`RunInputs.checked`.
 
     Raises
     ------
@@ -57,11 +83,23 @@ def load_run_inputs(data_dir: PathLike, split_hash: str, *, split_dir: PathLike 
         When the artifact cannot be read, the split does not exist, fails its hash check,
         or was made for other data.
     """
-    from perturbfm.data.artifact import open_dataset
+    from perturbfm.data.artifact import open_dataset_deferred
     from perturbfm.splits import SplitStore
 
-    ds, data_hash = open_dataset(data_dir)
-    split = SplitStore(root=split_dir).load(split_hash, data_hash=data_hash)
+    ds, data_hash, verify = open_dataset_deferred(data_dir)
+    if not defer_verify:
+        verify()
+        verify = _no_check
+    try:
+        return _run_inputs(
+            ds, data_hash, SplitStore(root=split_dir).load(split_hash, data_hash=data_hash), verify
+        )
+    except BaseException:
+        verify()  # a changed artifact explains a failure better than the failure itself
+        raise
+
+
+def _run_inputs(ds: PerturbDataset, data_hash: str, split: Any, verify: Callable[[], None]) -> RunInputs:
     test = np.asarray(split.test_idx, dtype=np.int64)
     is_ctrl = ds.is_control[test]
     if (~is_ctrl).sum() == 0:
@@ -83,6 +121,7 @@ def load_run_inputs(data_dir: PathLike, split_hash: str, *, split_dir: PathLike 
         test_idx=test[~is_ctrl],
         control_idx=test[is_ctrl],
         val_idx=val,
+        verify=verify,
     )
 
 
@@ -206,21 +245,12 @@ def _write_run(
     return run_dir
 
 
-def _write_selected(
-    run_dir: Path,
-    *,
-    inputs: RunInputs,
-    config: dict[str, Any],
-    mean: np.ndarray,
-    metrics: list[str],
-    seed: int,
-) -> None:
-    """A metric-selection run: config, split hash, ``metrics.json`` and the tables only."""
+def _selected_result(inputs: RunInputs, mean: np.ndarray, metrics: list[str], seed: int) -> dict[str, Any]:
+    """The group-level metrics ``metrics`` only (no variance, report or relative scores)."""
     from perturbfm.eval import evaluate_predictions
-    from perturbfm.runs.relative import metric_tables, table_bytes
 
     pert_labels = inputs.split.labels if inputs.split.name == "combo" else None
-    result = evaluate_predictions(
+    return evaluate_predictions(
         inputs.ds,
         test_idx=inputs.test_idx,
         control_idx=inputs.control_idx,
@@ -231,6 +261,14 @@ def _write_selected(
         seed=seed,
         metrics=metrics,
     )
+
+
+def _write_selected(
+    run_dir: Path, *, inputs: RunInputs, config: dict[str, Any], result: dict[str, Any], seed: int
+) -> None:
+    """A metric-selection run: config, split hash, ``metrics.json`` and the tables only."""
+    from perturbfm.runs.relative import metric_tables, table_bytes
+
     present = {k: v for k, v in result.items() if v is not None}
     tables = {name: table_bytes(t) for name, t in metric_tables(present).items()}
     manifest = run_manifest(
@@ -374,7 +412,6 @@ def eval_predictions(
     pathlib.Path
         ``out_dir``.
     """
-    from perturbfm.eval import validate_predictions
     from perturbfm.eval.evaluator import check_metric_selection
 
     seed = check_seed(seed)
@@ -383,38 +420,21 @@ def eval_predictions(
     with output_dir(
         out_dir, overwrite=overwrite, what="evaluation output", inputs=[data_dir, preds_path]
     ) as build:
-        # The run record's digest of the predictions file is computed on another core while
-        # the data are read and the predictions checked.
+        # The artifact's checksums and the run record's digest of the predictions file are
+        # computed on other cores while the data are read, the predictions checked and (with
+        # ``metrics``) the metrics computed; all are awaited before anything is written.
         preds_digest = sha256_file_async(preds_path, cached=True) if Path(preds_path).is_file() else None
-        inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
-        source: dict[str, Any] = {"format": "npz"}
-        val = None
-        if Path(preds_path).suffix.lower() == ".h5ad":
-            from perturbfm.runs.anndata_io import predictions_from_h5ad
-
-            if not Path(preds_path).is_file():
-                msg = f"predictions file {preds_path} does not exist"
-                raise InputError(msg)
-            raw_mean, raw_var, source = predictions_from_h5ad(
-                preds_path, inputs, pert_key=pert_key, context_key=context_key, control_label=control_label
+        inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir, defer_verify=True)
+        with inputs.checked():
+            mean, var, val, source = _read_predictions(
+                inputs,
+                preds_path,
+                mean_only=metrics is not None,
+                pert_key=pert_key,
+                context_key=context_key,
+                control_label=control_label,
             )
-            mean, var = validate_predictions(
-                raw_mean, raw_var, inputs.test_idx, inputs.test_idx, inputs.ds.n_genes
-            )
-        else:
-            preds = load_predictions(preds_path, mean_only=metrics is not None)
-            mean, var = validate_predictions(
-                preds["mean"], preds.get("var"), preds["idx"], inputs.test_idx, inputs.ds.n_genes
-            )
-            if "val_var" in preds and var is not None:
-                val = validate_predictions(
-                    preds["val_mean"],
-                    preds["val_var"],
-                    preds["val_idx"],
-                    inputs.val_idx,
-                    inputs.ds.n_genes,
-                    part="validation",
-                )
+            selected = None if metrics is None else _selected_result(inputs, mean, metrics, seed)
         config = {
             "kind": "eval_predictions",
             "predictions": str(Path(preds_path).resolve()),
@@ -430,8 +450,8 @@ def eval_predictions(
             config["metrics"] = metrics
         config_hash = sha256_json({k: v for k, v in config.items() if k not in ("data_dir", "predictions")})
         config["config_hash"] = config_hash
-        if metrics is not None:
-            _write_selected(build, inputs=inputs, config=config, mean=mean, metrics=metrics, seed=seed)
+        if selected is not None:
+            _write_selected(build, inputs=inputs, config=config, result=selected, seed=seed)
             return Path(out_dir)
         _write_run(
             build,
@@ -448,3 +468,46 @@ def eval_predictions(
             run_name=Path(out_dir).name,
         )
     return Path(out_dir)
+
+
+def _read_predictions(
+    inputs: RunInputs,
+    preds_path: PathLike,
+    *,
+    mean_only: bool,
+    pert_key: str,
+    context_key: str | None,
+    control_label: str,
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray | None] | None, dict[str, Any]]:
+    """Predictions of the test rows from an ``.npz`` or an ``.h5ad``, checked: mean, variance
+    (None when absent), validation mean and variance (None when absent) and the source record."""
+    from perturbfm.eval import validate_predictions
+
+    if Path(preds_path).suffix.lower() == ".h5ad":
+        from perturbfm.runs.anndata_io import predictions_from_h5ad
+
+        if not Path(preds_path).is_file():
+            msg = f"predictions file {preds_path} does not exist"
+            raise InputError(msg)
+        raw_mean, raw_var, source = predictions_from_h5ad(
+            preds_path, inputs, pert_key=pert_key, context_key=context_key, control_label=control_label
+        )
+        mean, var = validate_predictions(
+            raw_mean, raw_var, inputs.test_idx, inputs.test_idx, inputs.ds.n_genes
+        )
+        return mean, var, None, source
+    preds = load_predictions(preds_path, mean_only=mean_only)
+    mean, var = validate_predictions(
+        preds["mean"], preds.get("var"), preds["idx"], inputs.test_idx, inputs.ds.n_genes
+    )
+    val = None
+    if "val_var" in preds and var is not None:
+        val = validate_predictions(
+            preds["val_mean"],
+            preds["val_var"],
+            preds["val_idx"],
+            inputs.val_idx,
+            inputs.ds.n_genes,
+            part="validation",
+        )
+    return mean, var, val, {"format": "npz"}
