@@ -151,10 +151,10 @@ def test_predict_mean_without_variance_equals_predict(name, planted):
     """The mean-only path (reference baselines) gives predict's mean, fitted without the variance pass."""
     train, test = _split(planted)
     full = get_model(name).fit(planted, train, seed=0)
-    lean = get_model(name)
-    lean._residual_variance = False
-    lean.fit(planted, train, seed=0)
+    lean = get_model(name).fit(planted, train, seed=0, mean_only=True)
     assert not hasattr(lean, "resid_var_global_")
     np.testing.assert_array_equal(lean.predict_mean(planted, test), full.predict(planted, test)[0])
+    with pytest.raises(InputError, match="mean_only=True; it predicts means only"):
+        lean.predict(planted, test)
     with pytest.raises(InputError, match="not fitted"):
         get_model(name).predict_mean(planted, test)

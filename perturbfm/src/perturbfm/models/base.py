@@ -135,7 +135,13 @@ class PerturbationModel:
         return hasattr(self, "n_genes_")
 
     def fit(
-        self, ds: PerturbDataset, train_idx: Any, val_idx: Any = None, *, seed: int = 0
+        self,
+        ds: PerturbDataset,
+        train_idx: Any,
+        val_idx: Any = None,
+        *,
+        seed: int = 0,
+        mean_only: bool = False,
     ) -> PerturbationModel:
         """Learn from rows ``train_idx`` of ``ds`` (controls among them are allowed).
 
@@ -153,6 +159,9 @@ class PerturbationModel:
             controls are ignored). Models without such choices ignore them.
         seed
             Seed for any randomness.
+        mean_only
+            Skip the residual variance (a pass over every training cell): the fitted model
+            then serves :meth:`predict_mean` only, and :meth:`predict` refuses.
 
         Returns
         -------
@@ -172,7 +181,7 @@ class PerturbationModel:
         self.var_names_ = list(ds.var)
         self.seed_ = int(seed)
         self._fit_with_validation(ds, pert_idx, int(seed), val[~ds.is_control[val]])
-        if self._residual_variance:
+        if self._residual_variance and not mean_only:
             self._fit_residual_variance(ds, pert_idx)
         return self
 
@@ -230,8 +239,8 @@ class PerturbationModel:
     def predict_mean(self, ds: PerturbDataset, idx: Any) -> np.ndarray:
         """Predicted delta mean only (float32, shape (n, n_genes)), for point-prediction use.
 
-        Skips the variance, so a model fitted with ``_residual_variance = False`` (the
-        reference baselines of :mod:`perturbfm.runs.relative`) can predict without it.
+        Skips the variance, so a model fitted with ``mean_only=True`` (the reference
+        baselines of :mod:`perturbfm.runs.relative`) can predict without it.
         """
         idx = self._check_predict(ds, idx)
         mean = np.empty((idx.size, ds.n_genes), dtype=np.float32)
@@ -291,6 +300,9 @@ class PerturbationModel:
         )
 
     def _predict_var(self, ds: PerturbDataset, idx: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "resid_var_global_"):
+            msg = f"model {self.name!r} was fitted with mean_only=True; it predicts means only (predict_mean)"
+            raise InputError(msg)
         contexts = ds.obs["context_id"].to_numpy()[idx]
         uniq, inverse = np.unique(contexts, return_inverse=True)
         table = np.stack([self.resid_var_context_.get(c, self.resid_var_global_) for c in uniq])
