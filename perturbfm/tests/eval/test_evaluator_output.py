@@ -161,3 +161,51 @@ def test_panel_on_devel_sized_data_takes_seconds():
     elapsed = time.perf_counter() - start
     assert out["diagnostics"]["global"]["n_groups"] == 100
     assert elapsed < 15.0
+
+
+def test_every_selectable_metric_equals_the_full_evaluation():
+    # `eval --metrics` computes each panel only for the names asked for (the DEG ranking and
+    # the panels' other metrics are skipped); each value must still equal the full run's.
+    import itertools
+
+    from perturbfm.eval.evaluator import check_metric_selection
+    from perturbfm.eval.registry import metric_names
+    from perturbfm.eval.testing import make_eval_case
+
+    c = make_eval_case(n_contexts=2, n_perts=6, seed=3)
+    mean = (c.true_delta * 0.5 + np.random.default_rng(4).normal(0, 0.3, c.true_delta.shape)).astype(
+        np.float32
+    )
+    kw = {"test_idx": c.test_idx, "control_idx": c.control_idx, "mean": mean, "var": None}
+    full = evaluate_predictions(c.ds, **kw)
+    names = metric_names("scperturbench") + metric_names("perturbench")
+    selectable = [m for m in names if _selectable(check_metric_selection, m)]
+    assert {"mse_all", "pcc_delta_centroid_all", "mse", "pds_l1"} <= set(selectable)
+    choices = (
+        [[m] for m in selectable]
+        + [selectable]
+        + [list(p) for p in itertools.combinations(selectable[:4], 2)]
+    )
+    for chosen in choices:
+        sel = evaluate_predictions(c.ds, **kw, metrics=chosen)
+        for panel in ("scperturbench", "perturbench"):
+            got = sel[panel]["per_perturbation"] if sel[panel] else {}
+            for p, row in got.items():
+                assert set(row) <= set(chosen)
+                for k, v in row.items():
+                    ref = full[panel]["per_perturbation"][p][k]
+                    assert (v is None and ref is None) or v == pytest.approx(
+                        ref, rel=1e-12, abs=1e-15, nan_ok=True
+                    ), (
+                        chosen,
+                        p,
+                        k,
+                    )
+
+
+def _selectable(check, name):
+    try:
+        check([name])
+    except InputError:
+        return False
+    return True

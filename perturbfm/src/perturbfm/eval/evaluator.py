@@ -442,8 +442,10 @@ class _GroupMoments:
         *,
         group_cells: Any = None,
         flags: dict[str, object] | None = None,
+        only: set[str] | None = None,
     ) -> dict:
-        """The scPerturBench panel per group (``group_cells`` for the per-cell metrics)."""
+        """The scPerturBench panel per group (``group_cells`` for the per-cell metrics;
+        every metric, or ``only`` these)."""
         c_mean, c_var, c_n = ctrl
         return scperturbench_group_metrics(
             true_mean=self.true_mean,
@@ -457,6 +459,7 @@ class _GroupMoments:
             group_cells=group_cells,
             context_code=gctx,
             flags=flags,
+            only=only,
         )
 
     def perturbench(
@@ -511,7 +514,7 @@ def _selected_metrics(
     )
     out: dict[str, Any] = {p: None for p in ("scperturbench", "perturbench", "celleval_de", "uncertainty")}
     if sc_names:
-        scpb = moments.scperturbench(groups, gctx, ctrl)
+        scpb = moments.scperturbench(groups, gctx, ctrl, only=set(sc_names))
         out["scperturbench"] = aggregate({k: scpb[k] for k in sc_names}, groups, pert_labels)
     if pb_names:
         ptb = moments.perturbench(ds, genes, groups, gctx, ctrl[0], seed, only=set(pb_names))

@@ -155,8 +155,9 @@ def scperturbench_group_metrics(
     context_code: np.ndarray | None = None,
     n_degs: int = N_DEGS,
     flags: dict[str, object] | None = None,
+    only: set[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """All scPerturBench metrics per group.
+    """All scPerturBench metrics per group (or ``only`` these).
 
     Parameters
     ----------
@@ -182,11 +183,19 @@ def scperturbench_group_metrics(
         DEG has zero variance in the predicted or true cells (the 1e-8 floor then makes the
         divergence huge and meaningless).
 
+    only
+        Metric names to compute (the others are left out of the result); the DEG ranking
+        (Welch t of both sides, sorted per group) is skipped when no requested metric reads it.
+
     Returns
     -------
     dict
         Metric name -> array (n_groups,).
     """
+    ctx = np.zeros(true_mean.shape[0], dtype=np.int64) if context_code is None else context_code
+    if only is not None and only <= set(_ALL_GENE_METRICS):
+        # No DEG-restricted or distribution metric asked for: no Welch t, no ranking.
+        return {name: _ALL_GENE_METRICS[name](pred_mean, true_mean, ctrl_mean, ctx) for name in only}
     n = n_cells[:, None].astype(np.float64)
     cn = ctrl_n[:, None].astype(np.float64)
     t_true = welch_t(true_mean, true_var, n, ctrl_mean, ctrl_var, cn)
@@ -201,15 +210,13 @@ def scperturbench_group_metrics(
     d_true, d_pred, c_deg = take(true_mean), take(pred_mean), take(ctrl_mean)
     mse = ((d_pred - d_true) ** 2).mean(axis=1)
     pcc = rowwise_pearson(d_pred - c_deg, d_true - c_deg)
-    pcc_all = rowwise_pearson(pred_mean - ctrl_mean, true_mean - ctrl_mean)
-    ctx = np.zeros(true_mean.shape[0], dtype=np.int64) if context_code is None else context_code
+    pcc_all = _pcc_delta_all(pred_mean, true_mean, ctrl_mean, ctx)
     centroid, single = perturbed_centroid(true_mean, ctx)
     pcc_centroid = rowwise_pearson(d_pred - take(centroid), d_true - take(centroid))
-    pcc_centroid_all = rowwise_pearson(pred_mean - centroid, true_mean - centroid)
     pcc_centroid[single] = np.nan
-    pcc_centroid_all[single] = np.nan
-    mse_all = ((pred_mean - true_mean) ** 2).mean(axis=1)
-    mae_all = np.abs(pred_mean - true_mean).mean(axis=1)
+    pcc_centroid_all = _pcc_delta_centroid_all(pred_mean, true_mean, ctrl_mean, ctx)
+    mse_all = _mse_all(pred_mean, true_mean, ctrl_mean, ctx)
+    mae_all = _mae_all(pred_mean, true_mean, ctrl_mean, ctx)
     hit = np.zeros_like(t_true, dtype=bool)
     np.put_along_axis(hit, deg_true, values=True, axis=1)
     common = np.take_along_axis(hit, deg_pred, axis=1).sum(axis=1) / k
@@ -233,7 +240,7 @@ def scperturbench_group_metrics(
             n_kl_degenerate += 1
     if flags is not None:
         flags["kl_zero_variance_groups"] = n_kl_degenerate
-    return {
+    out = {
         "mse": mse,
         "mse_all": mse_all,
         "mae_all": mae_all,
@@ -248,3 +255,34 @@ def scperturbench_group_metrics(
         "kl_gauss_sym_log2": kl,
         "common_degs": common.astype(np.float64),
     }
+    return out if only is None else {name: out[name] for name in only}
+
+
+# The metrics over every gene, which need no DEG ranking: (pred, true, ctrl, context) -> (n_groups,).
+def _mse_all(pred: np.ndarray, true: np.ndarray, ctrl: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    return ((pred - true) ** 2).mean(axis=1)
+
+
+def _mae_all(pred: np.ndarray, true: np.ndarray, ctrl: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    return np.abs(pred - true).mean(axis=1)
+
+
+def _pcc_delta_all(pred: np.ndarray, true: np.ndarray, ctrl: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    return rowwise_pearson(pred - ctrl, true - ctrl)
+
+
+def _pcc_delta_centroid_all(
+    pred: np.ndarray, true: np.ndarray, ctrl: np.ndarray, ctx: np.ndarray
+) -> np.ndarray:
+    centroid, single = perturbed_centroid(true, ctx)
+    r = rowwise_pearson(pred - centroid, true - centroid)
+    r[single] = np.nan
+    return r
+
+
+_ALL_GENE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "mse_all": _mse_all,
+    "mae_all": _mae_all,
+    "pcc_delta_all": _pcc_delta_all,
+    "pcc_delta_centroid_all": _pcc_delta_centroid_all,
+}
