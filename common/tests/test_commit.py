@@ -23,6 +23,7 @@ from omicsrun.commit import (
     is_locked,
     leftovers,
 )
+from omicsrun.testing import another_writer
 
 
 def _make_result(path: Path, text: str) -> None:
@@ -68,6 +69,24 @@ def test_second_writer_is_refused_while_the_first_holds_the_target(tmp_path):
         write_text(tmp / "result.txt", "first")
     assert not is_locked(target)
     assert (target / "result.txt").read_text() == "first"
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_another_writer_holds_the_lock_and_leaves_the_target_as_it_was(tmp_path, kind):
+    target = tmp_path / "out"
+    if kind == "folder":
+        _make_result(target, "old")
+    else:
+        target.write_text("old")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    second = output_dir if kind == "folder" else commit_file
+    with another_writer(target):
+        assert is_locked(target)
+        with pytest.raises(TargetBusyError, match="is writing"), second(target, overwrite=True):
+            pass
+    assert not is_locked(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (target / "result.txt" if kind == "folder" else target).read_text() == "old"
 
 
 def test_nested_output_dir_on_a_build_folder_writes_into_it(tmp_path):

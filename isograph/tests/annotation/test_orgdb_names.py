@@ -1,7 +1,17 @@
+import sqlite3
+
 import pandas as pd
 import pytest
 
-from isograph.annotation import OrgDb, attach_gene_names, find_orgdb, gene_names_from_source, with_gene_names
+import isograph.annotation.orgdb
+from isograph.annotation import (
+    OrgDb,
+    attach_gene_names,
+    find_orgdb,
+    gene_names_from_source,
+    kegg_pathway_names,
+    with_gene_names,
+)
 from isograph.fixtures import make_fixture
 from omicsrun import InputError
 from omicsrun.testing import require_shared
@@ -49,3 +59,32 @@ def test_names_from_gtf_and_table_versioned_fallback(tmp_path):
     assert none is None
     unnamed = bundle.genes.drop(columns="gene_name")
     assert with_gene_names(unnamed, modules)[0] is modules
+
+
+def test_shipped_kegg_names_are_well_formed():
+    names = kegg_pathway_names()
+    assert names.index.is_unique and names.index.str.fullmatch(r"\d{5}").all()
+    assert (names.str.len() > 0).all() and (names.str.strip() == names).all()
+    assert names["04110"] == "Cell cycle" and names["04630"] == "JAK-STAT signaling pathway"
+
+
+@needs_orgdb
+def test_every_kegg_pathway_of_the_installed_database_has_a_name():
+    path = find_orgdb("human")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        path_ids = {row[0] for row in con.execute("SELECT DISTINCT path_id FROM kegg")}
+    assert sorted(path_ids - set(kegg_pathway_names().index)) == []
+    sets = OrgDb.open("human").gene_sets("kegg")
+    assert (sets["term_name"] != sets["term_id"]).all()
+    named = sets.drop_duplicates("term_id").set_index("term_id")["term_name"]
+    assert named["hsa04110"] == "Cell cycle" and named["hsa03010"] == "Ribosome"
+
+
+@needs_orgdb
+def test_a_kegg_id_without_a_shipped_name_is_named_by_its_id(monkeypatch):
+    monkeypatch.setattr(
+        isograph.annotation.orgdb, "kegg_pathway_names", lambda: pd.Series({"04110": "Cell cycle"})
+    )
+    named = OrgDb.open("human").gene_sets("kegg").drop_duplicates("term_id").set_index("term_id")["term_name"]
+    assert named["hsa04110"] == "Cell cycle"
+    assert named["hsa04630"] == "hsa04630"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from isograph.cli import main
 from isograph.fit import parse_overrides
 from isograph.fixtures import naive_modules
 from omicsrun import InputError
+from omicsrun.testing import another_writer
 
 
 def _exit_code(argv, capsys):
@@ -117,3 +119,79 @@ def test_fixtures_generate_checks_every_target_before_writing(tmp_path, capsys):
     code, err = _exit_code([*argv, "--fixture", "standard", "--seed", "-1"], capsys)
     assert code == 2 and "non-negative integer" in err and len(err.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nonlinear"]
+
+
+# -- fixtures generate: all bundles or none, never an earlier result lost ----------------
+
+_SMALL = ["fixtures", "generate", "--suite", "smalln_v1"]  # factorial_n24, factorial_n40
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every entry under ``folder`` (hidden ones included) with the bytes of each file."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"<dir>")
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_fixtures_generate_refuses_existing_bundles_and_overwrite_replaces_them(tmp_path, capsys):
+    out = tmp_path / "bundles"
+    assert _exit_code([*_SMALL, "--out", str(out)], capsys)[0] == 0
+    before = _files(out)
+    assert sorted(p.name for p in out.iterdir()) == ["factorial_n24", "factorial_n40"]
+    code, err = _exit_code([*_SMALL, "--out", str(out), "--seed", "1"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "already holds results" in err and "--overwrite" in err
+    assert _files(out) == before  # byte for byte, no leftovers
+    code, _ = _exit_code([*_SMALL, "--out", str(out), "--seed", "1", "--overwrite"], capsys)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["factorial_n24", "factorial_n40"]
+    for name in ("factorial_n24", "factorial_n40"):
+        assert read_bundle(out / name).provenance["seed"] == "1"
+        assert (out / name / "manifest.json").read_bytes() != before[f"{name}/manifest.json"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), RuntimeError("a bug")])
+def test_fixtures_generate_failure_midway_keeps_every_earlier_bundle(tmp_path, capsys, monkeypatch, error):
+    import isograph.bundle
+
+    out = tmp_path / "bundles"
+    assert _exit_code([*_SMALL, "--out", str(out)], capsys)[0] == 0
+    before = _files(out)
+    real_write = isograph.bundle.write_bundle
+    calls = []
+
+    def write_then_fail(bundle, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:  # the first bundle is written whole ...
+            return real_write(bundle, path, **kwargs)
+        (Path(path) / "samples.parquet").write_bytes(b"half")  # ... the second breaks midway
+        raise error
+
+    monkeypatch.setattr(isograph.bundle, "write_bundle", write_then_fail)
+    argv = [*_SMALL, "--out", str(out), "--seed", "1", "--overwrite"]
+    if isinstance(error, OSError):
+        code, err = _exit_code(argv, capsys)
+        assert code == 2 and len(err.splitlines()) == 1 and "No space left" in err
+    else:
+        with pytest.raises(RuntimeError, match="a bug"):
+            main(argv)
+    assert len(calls) == 2
+    # Neither bundle was replaced (the complete first one included); nothing partial is left.
+    assert _files(out) == before
+    fresh = tmp_path / "fresh"
+    calls.clear()
+    with contextlib.suppress(SystemExit, RuntimeError):
+        main([*_SMALL, "--out", str(fresh)])
+    assert not fresh.exists() or list(fresh.iterdir()) == []
+
+
+def test_fixtures_generate_refuses_a_concurrent_writer(tmp_path, capsys):
+    out = tmp_path / "bundles"
+    assert _exit_code([*_SMALL, "--out", str(out)], capsys)[0] == 0
+    before = _files(out)
+    with another_writer(out / "factorial_n40"):
+        code, err = _exit_code([*_SMALL, "--out", str(out), "--seed", "1", "--overwrite"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "is writing bundle" in err and "factorial_n40" in err
+    assert _files(out) == before  # factorial_n24 was not replaced either

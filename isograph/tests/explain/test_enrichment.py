@@ -66,3 +66,7 @@ def test_interferon_genes_enrich_interferon_gamma_response():
     table = enrich_modules(modules, ["M000"], sources=("go_bp",))
     hit = table[table["term_id"] == "GO:0034341"]  # response to type II interferon
     assert len(hit) == 1 and hit["qvalue"].iloc[0] < 1e-6
+    kegg = enrich_modules(modules, ["M000"], sources=("kegg",))
+    jak_stat = kegg[kegg["term_id"] == "hsa04630"]  # named from the shipped KEGG titles
+    assert jak_stat["term_name"].tolist() == ["JAK-STAT signaling pathway"]
+    assert jak_stat["qvalue"].iloc[0] < 0.01

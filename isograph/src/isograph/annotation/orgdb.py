@@ -6,12 +6,15 @@ is the only reader of that file in the project: gene names at import, names in o
 tables and the gene sets of the enrichment all come from here. Nothing is downloaded.
 
 GO term names come from ``GO.db``'s SQLite file when it is installed (Debian
-``r-bioc-go.db``); without it terms keep their ids. KEGG names are not shipped in the
-org package, so KEGG terms are reported by pathway id (``hsa04630``).
+``r-bioc-go.db``); without it terms keep their ids. The org package has no KEGG titles:
+they come from ``kegg_pathways.tsv`` shipped with IsoGraph (map number -> title, one for
+every pathway id of the installed org.Hs.eg.db); an id it lacks keeps its id as its name.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import os
 import re
 import sqlite3
@@ -37,6 +40,8 @@ _PACKAGES: dict[str, tuple[str, str, str]] = {
     "human": ("org.Hs.eg.db", "org.Hs.eg.sqlite", "hsa"),
     "mouse": ("org.Mm.eg.db", "org.Mm.eg.sqlite", "mmu"),
 }
+_KEGG_NAMES_FILE = "kegg_pathways.tsv"
+_KEGG_NAMES_HEADER = "# isograph-kegg-pathway-names\tversion 1"
 _ENSEMBL_GENE = re.compile(r"^(ENS[A-Z]*G\d{6,})(\.\d+)?(_PAR_Y)?$")
 
 
@@ -197,7 +202,8 @@ class OrgDb:
         """Gene-set memberships: ``term_id``, ``term_name``, ``entrez_id``.
 
         ``go_bp`` uses ``go_bp_all`` (annotations propagated to every ancestor term, as
-        clusterProfiler's ``enrichGO`` does); ``kegg`` the pathway table, ids ``hsa04630``.
+        clusterProfiler's ``enrichGO`` does); ``kegg`` the pathway table, ids ``hsa04630``,
+        names from :func:`kegg_pathway_names`. A term without a known name is named by its id.
         """
         # Plain table scans (no join, no DISTINCT in SQLite); ids are mapped and de-duplicated here.
         entrez = self.genes().set_index("_id")["entrez_id"]
@@ -216,7 +222,8 @@ class OrgDb:
                     "entrez_id": raw["_id"].map(entrez).to_numpy(),
                 }
             ).drop_duplicates()
-            table["term_name"] = table["term_id"]
+            numbers = table["term_id"].str.slice(len(self.kegg_prefix))
+            table["term_name"] = numbers.map(kegg_pathway_names())
         else:
             msg = f"gene-set source must be 'go_bp' or 'kegg'; found {source!r}"
             raise InputError(msg)
@@ -232,3 +239,24 @@ class OrgDb:
         with _connect(path) as con:
             terms = pd.read_sql_query("SELECT go_id, term FROM go_term", con)
         return pd.Series(terms["term"].to_numpy(), index=terms["go_id"].to_numpy())
+
+
+@functools.cache
+def _kegg_names() -> dict[str, str]:
+    text = importlib.resources.files("isograph.annotation").joinpath(_KEGG_NAMES_FILE).read_text("utf-8")
+    lines = text.splitlines()
+    if not lines or lines[0] != _KEGG_NAMES_HEADER:
+        msg = f"{_KEGG_NAMES_FILE} starts with {lines[:1]}; expected {_KEGG_NAMES_HEADER!r}"
+        raise RuntimeError(msg)  # the shipped file itself is broken: a bug, not bad input
+    rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
+    return {path_id: name for path_id, name in rows[1:]}
+
+
+def kegg_pathway_names() -> pd.Series:
+    """KEGG pathway titles shipped with IsoGraph: map number (``"04110"``) -> ``"Cell cycle"``.
+
+    Species-independent (``hsa04110`` and ``mmu04110`` are both map ``04110``). The table
+    covers every pathway id of the installed org.Hs.eg.db.
+    """
+    names = _kegg_names()
+    return pd.Series(list(names.values()), index=list(names), name="term_name", dtype=object)

@@ -88,18 +88,30 @@ def fixtures_generate(
     seed: int = typer.Option(0, "--seed", help="Generator seed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing bundles."),
 ) -> None:
-    """Write fixture bundles to ``OUT/<fixture>/``."""
+    """Write fixture bundles to ``OUT/<fixture>/``: all of them or none.
+
+    Every target is checked and locked before any fixture is made; each bundle is built
+    aside, and the bundles replace earlier ones together, only once all are complete.
+    """
+    from contextlib import ExitStack
+
     from isograph.bundle import write_bundle
     from isograph.fixtures import fixture_spec, make_fixture, suite_fixtures
-    from omicsrun.atomic import check_output_dir
+    from omicsrun.atomic import output_dir
 
-    names = list(fixture) if fixture else suite_fixtures(suite)
+    names = list(dict.fromkeys(fixture)) if fixture else suite_fixtures(suite)
     if seed < 0:
         msg = f"--seed must be a non-negative integer; found {seed}"
         raise InputError(msg)
-    for name in names:  # validate every name and target folder before writing anything
+    for name in names:  # every name is known before any target is touched
         fixture_spec(suite, name)
-        check_output_dir(out / name, overwrite=overwrite, what="bundle")
+    with ExitStack() as stack:
+        # Claimed (checked, locked) one by one before any work; committed on leaving the block.
+        builds = {
+            name: stack.enter_context(output_dir(out / name, overwrite=overwrite, what="bundle"))
+            for name in names
+        }
+        for name in names:
+            write_bundle(make_fixture(suite, name, seed=seed), builds[name], overwrite=overwrite)
     for name in names:
-        path = write_bundle(make_fixture(suite, name, seed=seed), out / name, overwrite=overwrite)
-        typer.echo(str(path))
+        typer.echo(str(out / name))

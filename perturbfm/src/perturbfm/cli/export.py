@@ -29,9 +29,10 @@ def export(
 def leaderboard(
     runs: Path = typer.Option(..., "--runs", help="Folder of run folders."),
     out: Path = typer.Option(Path("leaderboard.html"), "--out", help="HTML file to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing leaderboard file."),
 ) -> None:
     """Every run of each split side by side; models picked on validation metrics only."""
     from perturbfm.report.leaderboard import write_leaderboard
 
-    path = write_leaderboard(runs, out)
+    path = write_leaderboard(runs, out, overwrite=overwrite)
     typer.echo(f"leaderboard={path}")

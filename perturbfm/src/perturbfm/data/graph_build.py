@@ -207,9 +207,12 @@ def build_graph_file(
     """Build graph ``name`` for the artifact ``data_dir`` into ``<data_dir>/graphs/<name>.npz``.
 
     ``coexpression`` needs ``split_hash``: only that split's training control rows are read.
-    An existing graph file is refused unless ``overwrite``.
+    An existing graph file is refused unless ``overwrite``; it is replaced only by a complete
+    new one (built aside, renamed over it), and a second writer of the same graph is refused
+    (:func:`omicsrun.commit.commit_file`).
     """
-    from perturbfm.data.artifact import dataset_hash, load_dataset
+    from omicsrun.commit import commit_file
+    from perturbfm.data.artifact import _read_meta, dataset_hash, load_dataset
     from perturbfm.data.graph import save_graph
 
     if not name or not all(ch.isalnum() or ch in "._-" for ch in name):
@@ -218,38 +221,36 @@ def build_graph_file(
     if not isinstance(top_k, int) or top_k < 1:
         msg = f"top_k must be a positive integer; found {top_k!r}"
         raise InputError(msg)
-    out = Path(data_dir) / "graphs" / f"{name}.npz"
-    if out.exists() and not overwrite:
-        msg = f"{out} already exists; pass --overwrite to replace it"
-        raise InputError(msg)
-    ds = load_dataset(data_dir)
-    data_hash = dataset_hash(data_dir)
-    meta: dict[str, object] = {"source": source, "data_hash": data_hash}
-    if source == "orgdb":
-        adjacency, info = graph_from_orgdb(ds.var, species=species, path=orgdb, top_k=top_k)
-        meta["species"] = species
-    elif source == "coexpression":
-        from perturbfm.splits import SplitStore
-
-        if split_hash is None:
-            msg = (
-                "a co-expression graph needs --split: it is computed from that split's training controls only"
-            )
-            raise InputError(msg)
-        split = SplitStore(root=split_dir).load(split_hash, data_hash=data_hash)
-        train = np.asarray(split.train_idx)
-        rows = train[ds.is_control[train]]
-        adjacency, info = graph_from_coexpression(ds.rows(rows, "control"), top_k=top_k)
-        meta["split_hash"] = split.frozen_hash
-    elif source == "edges":
-        if edges is None:
-            msg = "--from edges needs --edges FILE (columns gene_a, gene_b[, weight])"
-            raise InputError(msg)
-        adjacency, info = graph_from_edges(ds.var, edges)
-        meta["edge_table"] = str(Path(edges).resolve())
-    else:
+    if source not in ("orgdb", "coexpression", "edges"):
         msg = f"graph source must be orgdb, coexpression or edges; found {source!r}"
         raise InputError(msg)
-    meta["info"] = info
-    save_graph(out, adjacency, ds.var, meta=meta)
+    if source == "coexpression" and split_hash is None:
+        msg = "a co-expression graph needs --split: it is computed from that split's training controls only"
+        raise InputError(msg)
+    if source == "edges" and edges is None:
+        msg = "--from edges needs --edges FILE (columns gene_a, gene_b[, weight])"
+        raise InputError(msg)
+    _read_meta(Path(data_dir))  # an artifact, before its graphs/ folder is created
+    out = Path(data_dir) / "graphs" / f"{name}.npz"
+    # Claimed before any work: refused when it exists (without overwrite) or is being written.
+    with commit_file(out, overwrite=overwrite, what="graph", inputs=[edges, orgdb]) as tmp:
+        ds = load_dataset(data_dir)
+        data_hash = dataset_hash(data_dir)
+        meta: dict[str, object] = {"source": source, "data_hash": data_hash}
+        if source == "orgdb":
+            adjacency, info = graph_from_orgdb(ds.var, species=species, path=orgdb, top_k=top_k)
+            meta["species"] = species
+        elif source == "coexpression":
+            from perturbfm.splits import SplitStore
+
+            split = SplitStore(root=split_dir).load(str(split_hash), data_hash=data_hash)
+            train = np.asarray(split.train_idx)
+            rows = train[ds.is_control[train]]
+            adjacency, info = graph_from_coexpression(ds.rows(rows, "control"), top_k=top_k)
+            meta["split_hash"] = split.frozen_hash
+        else:
+            adjacency, info = graph_from_edges(ds.var, str(edges))
+            meta["edge_table"] = str(Path(str(edges)).resolve())
+        meta["info"] = info
+        save_graph(tmp, adjacency, ds.var, meta=meta)
     return out, info

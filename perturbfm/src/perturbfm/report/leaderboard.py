@@ -16,6 +16,7 @@ from typing import Any
 
 from omicsrun import InputError
 from omicsrun.atomic import write_text
+from omicsrun.commit import commit_file
 from perturbfm.report.html import _CSS, _direction, _table
 
 SELECTION = ("validation", "val_rmse_delta")
@@ -29,12 +30,17 @@ COLUMNS = (
 )
 
 
-def collect_runs(runs_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Summaries of the run folders directly under ``runs_dir`` (those with metrics.json)."""
+def _runs_folder(runs_dir: str | os.PathLike[str]) -> Path:
     root = Path(runs_dir)
     if not root.is_dir():
         msg = f"--runs {root} is not a folder; expected a folder of run folders"
         raise InputError(msg)
+    return root
+
+
+def collect_runs(runs_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Summaries of the run folders directly under ``runs_dir`` (those with metrics.json)."""
+    root = _runs_folder(runs_dir)
     out = []
     for run in sorted(p for p in root.iterdir() if (p / "metrics.json").is_file()):
         metrics = json.loads((run / "metrics.json").read_text())
@@ -115,13 +121,20 @@ def render_leaderboard(runs: list[dict[str, Any]], *, base: Path) -> str:
     )
 
 
-def write_leaderboard(runs_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Collect the runs under ``runs_dir`` and write ``out`` (HTML) atomically."""
+def write_leaderboard(
+    runs_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Collect the runs under ``runs_dir`` and write ``out`` (HTML).
+
+    An existing ``out`` is refused unless ``overwrite`` and is replaced only by a complete
+    new page; a second writer of the same file is refused (:func:`omicsrun.commit.commit_file`).
+    """
     out = Path(out)
     if out.is_dir():
         msg = f"--out {out} is a folder; expected an .html file path"
         raise InputError(msg)
-    runs = collect_runs(runs_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, render_leaderboard(runs, base=out.parent.resolve()))
+    _runs_folder(runs_dir)  # the input is named first, before the output is claimed
+    with commit_file(out, overwrite=overwrite, what="leaderboard", inputs=[runs_dir]) as tmp:
+        runs = collect_runs(runs_dir)
+        write_text(tmp, render_leaderboard(runs, base=out.parent.resolve()))
     return out
