@@ -205,3 +205,15 @@ def test_leaderboard_inside_a_run_folder_is_refused(stored, capsys):
     before = (run / "report.html").read_bytes()
     _fails_one_line(_board_args(stored, run / "report.html", "--overwrite"), capsys, "lies inside the input")
     assert (run / "report.html").read_bytes() == before
+
+
+def test_leaderboard_beside_the_runs_is_allowed(stored, capsys):
+    # runs/leaderboard.html lies in the runs folder but in no run: written, and a new run
+    # folder is not made of it (the page is a file, not a folder).
+    board = stored / "runs" / "leaderboard.html"
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(_board_args(stored, board))
+        assert exc.value.code == 0 and "<table" in board.read_text()
+    finally:
+        board.unlink(missing_ok=True)

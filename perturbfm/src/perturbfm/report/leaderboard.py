@@ -133,8 +133,10 @@ def write_leaderboard(
     if out.is_dir():
         msg = f"--out {out} is a folder; expected an .html file path"
         raise InputError(msg)
-    _runs_folder(runs_dir)  # the input is named first, before the output is claimed
-    with commit_file(out, overwrite=overwrite, what="leaderboard", inputs=[runs_dir]) as tmp:
+    root = _runs_folder(runs_dir)  # the input is named first, before the output is claimed
+    # The page may sit beside the runs (``runs/leaderboard.html``), never inside one of them.
+    run_dirs = [p for p in root.iterdir() if p.is_dir()]
+    with commit_file(out, overwrite=overwrite, what="leaderboard", inputs=run_dirs) as tmp:
         runs = collect_runs(runs_dir)
         write_text(tmp, render_leaderboard(runs, base=out.parent.resolve()))
     return out
