@@ -46,16 +46,38 @@ def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
 
 
 class ContextEmbedding(nn.Module):
-    """Learned context vectors; an unseen context (index -1) gets their mean."""
+    """Learned context vectors; an unseen context (index -1) gets ``mean + sd * noise``.
+
+    ``mean`` and ``sd`` are the per-dimension mean and (population) standard deviation of
+    the learned vectors, read at every call, and ``noise`` a fixed (dim,) buffer: zero by
+    default (the unseen context is the mean context), a standard normal draw after
+    :meth:`set_unseen_noise` (the ``unseen_inputs="sample"`` models: each ensemble member
+    places the unseen context at its own plausible point, so members disagree there).
+    With one learned context ``sd`` is 0 and both are the mean.
+    """
 
     def __init__(self, n_contexts: int, dim: int) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.randn(max(n_contexts, 1), dim) * 0.01)
+        self.register_buffer("unseen_noise", torch.zeros(dim))
+        self.unseen_noise: torch.Tensor
+
+    def set_unseen_noise(self, noise: torch.Tensor) -> None:
+        """Fix the standard-normal ``noise`` (dim,) of the unseen context's draw."""
+        self.unseen_noise.copy_(noise)
+
+    def unseen(self) -> torch.Tensor:
+        """The vector an unseen context gets, (1, dim)."""
+        centre = self.table.mean(dim=0, keepdim=True)
+        noise = getattr(self, "unseen_noise", None)  # absent in modules pickled before it existed
+        if noise is None or not bool(noise.any()):
+            return centre
+        return centre + self.table.std(dim=0, unbiased=False, keepdim=True) * noise
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         seen = context >= 0
         out = self.table[context.clamp(min=0)]
-        return torch.where(seen[:, None], out, self.table.mean(dim=0, keepdim=True).expand_as(out))
+        return torch.where(seen[:, None], out, self.unseen().expand_as(out))
 
 
 class GatedGraph(nn.Module):
