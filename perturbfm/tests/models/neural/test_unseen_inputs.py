@@ -10,6 +10,7 @@ from omicsrun import InputError
 from perturbfm.models import get_model
 from perturbfm.models.fixtures import make_planted
 from perturbfm.models.neural.features import Featurizer
+from perturbfm.models.neural.modules import fill_unseen_columns
 from perturbfm.models.uncertainty import DeepEnsemble, member_params
 
 SMALL = {"hidden_dim": 8, "latent_dim": 4, "epochs": 3, "patience": 3}
@@ -69,7 +70,9 @@ def test_sampled_footprints_follow_the_footprints_mean_and_spread():
     genes = pd.Index([f"x{i}" for i in range(40)])
     v = np.array([0.6, 0.0, 0.8])
     np.testing.assert_allclose(
-        featurizer(np.stack([v, v])).sampled_footprints(genes, 0), np.tile(v, (40, 1)), atol=1e-6
+        featurizer(np.stack([v, v])).sampled_footprints(genes, 0),
+        np.tile(v, (40, 1)),
+        atol=1e-6,
     )
     draws = featurizer(np.array([[1.0, 0, 0], [-1.0, 0, 0]])).sampled_footprints(genes, 0)
     np.testing.assert_allclose(np.abs(draws), np.tile([1.0, 0, 0], (40, 1)))
@@ -110,7 +113,9 @@ def test_sample_members_disagree_only_on_the_unseen_context():
     spread = table[("sample", 0)].std(axis=0)
     offset = (emb[("sample", 0)] - table[("sample", 0)].mean(0)) / spread
     np.testing.assert_allclose(
-        offset, fits[("sample", 0)].module_.context.unseen_noise.numpy()[None], rtol=1e-4
+        offset,
+        fits[("sample", 0)].module_.context.unseen_noise.numpy()[None],
+        rtol=1e-4,
     )
     assert not np.allclose(pred(("sample", 0), unseen), pred(("mean", 0), unseen))
     gap_mean = np.abs(pred(("mean", 0), unseen) - pred(("mean", 1), unseen)).mean()
@@ -134,3 +139,41 @@ def test_bad_unseen_inputs_refused():
     ds = make_planted()
     with pytest.raises(InputError, match="unseen_inputs must be one of"):
         get_model("perturbfm-v0", unseen_inputs="zero", **SMALL).fit(ds, np.arange(ds.n_obs))
+
+
+@pytest.mark.parametrize("name", ["perturbfm-v0", "perturbfm-v2"])
+def test_sample_draws_the_columns_of_measured_genes_never_perturbed(name):
+    # g0..g3 are measured genes (var); g3 is never perturbed in training, so its embedding
+    # column gets no gradient. "sample" draws it around the learned columns.
+    ds = make_planted(combos=(("g0", "g1"),), contexts=("c0",), n_cells=6)
+    genes = ds.obs["pert_genes"].map(tuple).to_numpy()
+    train = np.flatnonzero(["g3" not in g for g in genes])
+    seen, novel = (
+        np.flatnonzero([bool(g) and "g3" not in g for g in genes]),
+        np.flatnonzero(["g3" in g for g in genes]),
+    )
+    params = {**SMALL, "use_graph": False} if name == "perturbfm-v2" else SMALL
+    fits = {
+        (mode, seed): get_model(name, unseen_inputs=mode, **params).fit(ds, train, seed=seed)
+        for mode in ("mean", "sample")
+        for seed in (0, 1)
+    }
+    module = fits[("sample", 0)].module_
+    np.testing.assert_array_equal(
+        module.unseen_genes.numpy(), [i not in (0, 1, 2) for i in range(ds.n_genes)]
+    )
+    assert not fits[("mean", 0)].module_.unseen_genes.any()
+    layer = module.pert_embedding if name == "perturbfm-v0" else module.direct
+    weight = layer.weight.detach()
+    learned = weight[:, :3]
+    expected = learned.mean(1) + learned.std(1, unbiased=False) * module.unseen_gene_noise[:, 3]
+    drawn = fill_unseen_columns(weight, module.unseen_genes, module.unseen_gene_noise)
+    np.testing.assert_allclose(drawn[:, 3].numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(drawn[:, :3].numpy(), learned.numpy())
+
+    def pred(key, rows):
+        return fits[key].predict(ds, rows)[0]
+
+    np.testing.assert_array_equal(pred(("sample", 0), seen), pred(("mean", 0), seen))
+    assert not np.allclose(pred(("sample", 0), novel), pred(("mean", 0), novel))
+    assert not np.allclose(pred(("sample", 0), novel), pred(("sample", 1), novel))

@@ -16,10 +16,12 @@ context embeddings and the gene no signal. ``"sample"`` draws, deterministically
 model's seed, the context's embedding from a Gaussian with the learned embeddings'
 per-dimension mean and spread, and the gene's intervention signal from a Gaussian with
 the training footprints' mean and covariance (:class:`ContextEmbedding`,
-:meth:`Featurizer.sampled_footprints`). A single model gains nothing from a draw, but the
-members of a deep ensemble (each its own seed) then disagree exactly where none has data,
-in the spirit of randomized prior functions (Osband et al., NeurIPS 2018), so the epistemic
-variance rises on such inputs; seen inputs are encoded identically under both settings.
+:meth:`Featurizer.sampled_footprints`); v0, v2 and v3 also draw the embedding column of a
+measured gene that no training perturbation touched (:func:`fill_unseen_columns`). A
+single model gains nothing from a draw, but the members of a deep ensemble (each its own
+seed) then disagree exactly where none has data, in the spirit of randomized prior
+functions (Osband et al., NeurIPS 2018), so the epistemic variance rises on such inputs;
+seen inputs are encoded identically under both settings.
 :class:`~perturbfm.models.uncertainty.DeepEnsemble` with K > 1 defaults to ``"sample"``.
 """
 
@@ -42,6 +44,7 @@ from perturbfm.models.neural.modules import (
     CGIONet,
     ContextEmbedding,
     GatedGraph,
+    UnseenGeneColumns,
     V0Net,
     V1Net,
     edges_from_adjacency,
@@ -132,6 +135,7 @@ class NeuralModel(PerturbationModel):
         features = Featurizer.fit(ds, self.train_idx_)
         torch.manual_seed(seed)
         module = self._build(ds, features.n_contexts)
+        train = (features.inputs(ds, pert_idx), features.target(ds, pert_idx))
         self.unseen_gene_seed_ = None
         if self.unseen_inputs == "sample":
             # Own generator: the network's initial weights stay those of unseen_inputs="mean".
@@ -139,8 +143,13 @@ class NeuralModel(PerturbationModel):
             for part in module.modules():
                 if isinstance(part, ContextEmbedding):
                     part.set_unseen_noise(torch.randn(part.table.shape[1], generator=generator))
+            if isinstance(module, UnseenGeneColumns):
+                # Embedding columns no training mask reaches (measured genes never perturbed
+                # in training) keep their initialisation: draw them around the learned ones.
+                unseen = torch.from_numpy(~(train[0]["mask"] != 0).any(axis=0))
+                noise = torch.randn(module.unseen_gene_noise.shape, generator=generator)
+                module.set_unseen_genes(unseen, noise)
             self.unseen_gene_seed_ = int(seed)
-        train = (features.inputs(ds, pert_idx), features.target(ds, pert_idx))
         val = None
         if val_pert_idx.size:
             val = (
