@@ -15,17 +15,18 @@ for a coverage target ``l``. Two calibration units:
   quantile of the n scores (split conformal as if entries were exchangeable).
 - ``"group"`` (default of the runs): entries of one (perturbation, context) group are not
   exchangeable with those of another (a group shares its perturbation's unexplained
-  effect), and the OOD-validation part holds a few such groups of very unequal size, so
-  under ``"cell"`` its largest group decides the interval of every test group. Here the
+  effect), and the OOD-validation part holds few such groups, possibly of very unequal
+  size, so under ``"cell"`` its largest group would decide the interval of every test group. Here the
   groups are the exchangeable units: each of the J groups weighs 1/J (its entries 1/(J
   n_j) each) and ``q_l`` is the quantile of that group-weighted distribution. With
   enough groups it is taken at level ``l (J + 1) / J``, the pooled-CDF finite-sample
   correction of Lee, Barber & Willett (2023, "Distribution-free inference with
   hierarchical data"): for a new group exchangeable with the calibration groups, a random
   entry of it is covered with probability >= l. That level is <= 1 only when
-  J >= l / (1 - l) (9 groups for 0.9, 19 for 0.95); with fewer groups no finite
-  distribution-free bound exists, and every level then uses the plug-in level ``l``
-  (one rule for all levels, so a higher target never gets a narrower interval). The
+  J >= l / (1 - l) (9 groups for 0.9, 19 for 0.95). The correction is applied when it
+  holds for every requested level; otherwise no finite distribution-free bound exists
+  for the highest ones, and every level uses the plug-in level ``l`` (one rule for all
+  levels, so a higher target never gets a narrower interval). The
   report says which was used (``finite_sample_correction``). With J = 1 the intervals
   are that single group's own empirical quantiles: nothing can be certified about a new
   group from one group.
