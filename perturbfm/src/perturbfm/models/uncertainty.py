@@ -40,7 +40,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm
@@ -52,7 +52,6 @@ from perturbfm.models.base import VAR_FLOOR, PerturbationModel
 from perturbfm.models.registry import get_model
 
 CONFORMAL_LEVELS = (0.5, 0.8, 0.9, 0.95)
-ConformalUnit = Literal["group", "cell"]
 CONFORMAL_UNITS: tuple[str, ...] = ("group", "cell")
 
 

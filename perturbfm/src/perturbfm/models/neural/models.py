@@ -20,8 +20,10 @@ the training footprints' mean and covariance (:class:`ContextEmbedding`,
 measured gene that no training perturbation touched (:func:`fill_unseen_columns`). A
 single model gains nothing from a draw, but the members of a deep ensemble (each its own
 seed) then disagree exactly where none has data, in the spirit of randomized prior
-functions (Osband et al., NeurIPS 2018), so the epistemic variance rises on such inputs;
-seen inputs are encoded identically under both settings.
+functions (Osband et al., NeurIPS 2018), so the epistemic variance rises on such inputs.
+Seen inputs are encoded identically under both settings and the initial weights are the
+same; the fitted networks differ only when the early-stopping (OOD-validation) rows hold
+unseen inputs.
 :class:`~perturbfm.models.uncertainty.DeepEnsemble` with K > 1 defaults to ``"sample"``.
 """
 
