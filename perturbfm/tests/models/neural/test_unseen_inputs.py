@@ -177,3 +177,17 @@ def test_sample_draws_the_columns_of_measured_genes_never_perturbed(name):
     np.testing.assert_array_equal(pred(("sample", 0), seen), pred(("mean", 0), seen))
     assert not np.allclose(pred(("sample", 0), novel), pred(("mean", 0), novel))
     assert not np.allclose(pred(("sample", 0), novel), pred(("sample", 1), novel))
+
+
+def test_models_pickled_before_unseen_inputs_still_predict():
+    # A module saved by an earlier version lacks the new buffers and the model lacks
+    # unseen_gene_seed_: prediction must fall back to the "mean" behaviour.
+    ds = make_planted(contexts=("c0", "c1"))
+    ctx = ds.obs["context_id"].to_numpy()
+    train = np.flatnonzero(ctx == "c0")
+    model = get_model("perturbfm-v2", use_graph=False, **SMALL).fit(ds, train, seed=0)
+    before = model.predict(ds, np.arange(ds.n_obs))[0]
+    del model.module_.context._buffers["unseen_noise"]
+    del model.module_._buffers["unseen_genes"], model.module_._buffers["unseen_gene_noise"]
+    del model.unseen_gene_seed_
+    np.testing.assert_array_equal(model.predict(ds, np.arange(ds.n_obs))[0], before)
