@@ -12,7 +12,11 @@ uses, as the scale ``s^2``:
   model x context ratio  the predicted variance times (context control variance / pooled
              training control variance), per gene.
 
-Usage: python benchmarks/perturbfm_conformal_scales.py --split-dir splits RUN [RUN ...]
+Calibration unit (``--unit``): ``group`` (default, as ``train_model`` now: each
+(perturbation, context) group of the calibration part weighs equally) or ``cell`` (every
+entry once; what ``train_model`` did before session 4).
+
+Usage: python benchmarks/perturbfm_conformal_scales.py --split-dir splits [--unit cell] RUN [RUN ...]
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from perturbfm.models.base import VAR_FLOOR, load_model
+from perturbfm.models.base import VAR_FLOOR, load_model, pert_context_keys
 from perturbfm.models.uncertainty import conformal_quantiles, conformal_report
 from perturbfm.runs.core import load_run_inputs
 
 
-def check(run: Path, split_dir: Path) -> dict:
+def check(run: Path, split_dir: Path, unit: str = "group") -> dict:
     config = json.loads((run / "config.json").read_text())["config"]
     inputs = load_run_inputs(config["data_dir"], config["split_hash"], split_dir=split_dir)
     ds, split = inputs.ds, inputs.split
@@ -72,8 +76,11 @@ def check(run: Path, split_dir: Path) -> dict:
             "test": float(np.abs(r_test).mean()),
         },
     }
+    groups = pert_context_keys(ds, cal_idx).astype(str) if unit == "group" else None
+    out["unit"] = unit
     for name, (cal, test) in scales.items():
-        report = conformal_report(conformal_quantiles(r_cal, cal), r_test, np.maximum(test, VAR_FLOOR))
+        quantiles = conformal_quantiles(r_cal, cal, groups=groups)
+        report = conformal_report(quantiles, r_test, np.maximum(test, VAR_FLOOR))
         out[name] = {level: round(v["coverage"], 3) for level, v in report.items()}
     return out
 
@@ -84,9 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--split-dir", type=Path, default=Path("splits"))
+    parser.add_argument("--unit", choices=["group", "cell"], default="group")
     args = parser.parse_args(argv)
     for run in args.runs:
-        print(json.dumps(check(run, args.split_dir)), flush=True)
+        print(json.dumps(check(run, args.split_dir, args.unit)), flush=True)
 
 
 if __name__ == "__main__":

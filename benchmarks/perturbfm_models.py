@@ -7,7 +7,8 @@ Parts (``--part``, default all):
   devel      devel.h5ad, the tracked combo (Norman K562) and context_ood (U87MG) splits,
              3 model seeds: every baseline (deterministic, one run), v0, v1/v2/v3 on the
              GO-BP + KEGG graph, v2.no_graph.
-  ensemble   v2 deep ensemble (K=5) + split conformal on both devel splits and synthetic seed 0.
+  ensemble   v2 deep ensemble (K=5) + split conformal on both devel splits and the synthetic
+             splits, --seeds seeds (model seed; synthetic data seed = model seed), seed by seed.
   speed      CPU and wall seconds per training epoch of v0-v3 on devel (5 fixed epochs).
 Every number is read from the run folders' metrics.json (the evaluator's own panels);
 results are appended to --out as JSON lines so a partial run still reports.
@@ -61,7 +62,13 @@ def _summary(run_dir: Path) -> dict:
         for base in ("control_only", "global_mean"):
             out[f"{name}_vs_{base}"] = row.get(f"vs_{base}")
     if "conformal" in unc:
-        out["conformal_coverage_0.9"] = unc["conformal"]["levels"]["0.9"]["coverage"]
+        conf = unc["conformal"]
+        out["conformal_coverage_0.9"] = conf["levels"]["0.9"]["coverage"]
+        out["conformal_unit"] = conf.get("unit", "cell")
+        out["conformal_n_groups"] = conf.get("n_calibration_groups")
+        if "levels_unit_cell" in conf:
+            out["conformal_coverage_0.9_unit_cell"] = conf["levels_unit_cell"]["0.9"]["coverage"]
+        out["conformal_coverage_0.9_model_variance"] = conf["levels_model_variance_only"]["0.9"]["coverage"]
     if "epistemic" in unc:
         out["epistemic_ood_auroc"] = unc["epistemic"].get("ood_auroc")
         out["epistemic_ood_auroc_per_group"] = unc["epistemic"].get("ood_auroc_per_group")
@@ -202,7 +209,10 @@ def devel(
             continue
         tag = f"devel {regime}"
         if ensemble_only:
-            _model(out, tag, "v2 GO graph K=5", data, h, runs, split_dir, 0, "perturbfm-v2", {}, ["go"], k=5)
+            for s in seeds:
+                _model(
+                    out, tag, "v2 GO graph K=5", data, h, runs, split_dir, s, "perturbfm-v2", {}, ["go"], k=5
+                )
             continue
         if 0 in seeds:  # baselines are deterministic: once
             _baselines(out, tag, data, h, runs, split_dir, 0)
@@ -223,6 +233,8 @@ COLUMNS = (
     "rmse_perturbench",
     "rank_rmse",
     "conformal_coverage_0.9",
+    "conformal_coverage_0.9_unit_cell",
+    "conformal_coverage_0.9_model_variance",
     "epistemic_ood_auroc",
     "epistemic_ood_auroc_per_group",
     "epistemic_ood_auroc_relative",
@@ -330,8 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("all", "devel"):
         devel(args.out, work, seeds, splits=args.devel_splits)
     if args.part in ("all", "ensemble"):
-        synthetic(args.out, work, [0], ensemble_only=True)
-        devel(args.out, work, [0], ensemble_only=True, splits=args.devel_splits)
+        # Seed by seed over every regime, so a partial run still has whole seeds.
+        for s in seeds if args.part == "ensemble" else [0]:
+            synthetic(args.out, work, [s], ensemble_only=True)
+            devel(args.out, work, [s], ensemble_only=True, splits=args.devel_splits)
     if args.part == "speed":
         speed(args.out, work)
     print(f"results in {args.out}; scratch in {work}", file=sys.stderr)

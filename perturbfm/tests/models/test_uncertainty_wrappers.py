@@ -13,6 +13,7 @@ from perturbfm.models.uncertainty import (
     conformal_quantiles,
     conformal_report,
     conformal_variance,
+    group_correction_applies,
     member_seeds,
 )
 
@@ -32,6 +33,66 @@ def test_conformal_quantile_is_the_finite_sample_rank():
     for level in (0.5, 0.8, 0.9, 0.95):
         assert report[str(level)]["coverage"] == pytest.approx(level, abs=0.01)
         assert q2[level] == pytest.approx(norm.ppf(0.5 + level / 2), abs=0.03)
+
+
+def test_group_conformal_is_the_quantile_of_the_group_weighted_distribution():
+    # group a: one cell scoring 1; group b: three cells scoring 2, 3, 4 (one gene, var 1).
+    # Each group weighs 1/2: CDF 1 -> 0.5, 2 -> 0.667, 3 -> 0.833, 4 -> 1.
+    residual, groups = np.array([[1.0], [2.0], [3.0], [4.0]]), np.array(["a", "b", "b", "b"])
+    var = np.ones_like(residual)
+    levels = (0.5, 0.6, 0.8, 0.9)
+    # J = 2 cannot certify 0.9 (needs J >= 9): plug-in levels, for every level
+    assert not group_correction_applies(2, levels)
+    assert conformal_quantiles(residual, var, levels, groups=groups) == {
+        0.5: 1.0,
+        0.6: 2.0,
+        0.8: 3.0,
+        0.9: 4.0,
+    }
+    # 0.5 alone is certifiable with J = 2: level 0.5 * 3 / 2 = 0.75 -> 3
+    assert conformal_quantiles(residual, var, (0.5,), groups=groups) == {0.5: 3.0}
+    # the cell unit ignores the groups: ceil(5 * 0.5) = 3rd of 4 entries
+    assert conformal_quantiles(residual, var, (0.5,)) == {0.5: 3.0}
+    assert conformal_quantiles(residual, var, (0.6,)) == {0.6: 3.0}
+
+
+def test_group_conformal_with_one_group_is_that_groups_quantile():
+    # J = 1: nothing can be certified about a new group above level 1/2; the plug-in is the
+    # single group's own empirical quantile (and level 0.5 alone is corrected to its maximum)
+    residual = np.arange(1.0, 11.0)[:, None]
+    groups = np.zeros(10, dtype=int)
+    q = conformal_quantiles(residual, np.ones_like(residual), (0.5, 0.9), groups=groups)
+    assert q == {0.5: 5.0, 0.9: 9.0}
+    assert conformal_quantiles(residual, np.ones_like(residual), (0.5,), groups=groups) == {0.5: 10.0}
+    assert [group_correction_applies(j, (0.9,)) for j in (1, 8, 9, 19)] == [False, False, True, True]
+    assert [group_correction_applies(j, (0.95,)) for j in (18, 19)] == [False, True]
+    with pytest.raises(InputError, match="one key per calibration cell"):
+        conformal_quantiles(residual, np.ones_like(residual), groups=groups[:3])
+
+
+def test_group_conformal_covers_new_groups_where_cell_level_does_not():
+    # Planted truth: a group's scores are |N(0, s^2)| with s = 0.5 or 2 (equally likely), and
+    # the calm groups hold 40x more cells. A new group's expected coverage at q is, in closed
+    # form, mean over s of (2 Phi(q / s) - 1). Entry-level calibration is dominated by the
+    # big calm groups and under-covers new groups; group-level calibration does not.
+    rng = np.random.default_rng(0)
+    scales = np.array([0.5, 2.0])
+
+    def new_group_coverage(q):
+        return float(np.mean(2 * norm.cdf(q / scales) - 1))
+
+    by_unit = {"group": [], "cell": []}
+    for _ in range(30):
+        s = rng.choice(scales, size=40)  # J = 40 >= 19: finite-sample correction on
+        n_cells = np.where(s == 0.5, 80, 2)
+        sd = np.repeat(s, n_cells)
+        residual = rng.normal(size=(sd.size, 3)) * sd[:, None]
+        groups = np.repeat(np.arange(40), n_cells)
+        var = np.ones_like(residual)
+        by_unit["group"].append(new_group_coverage(conformal_quantiles(residual, var, groups=groups)[0.9]))
+        by_unit["cell"].append(new_group_coverage(conformal_quantiles(residual, var)[0.9]))
+    assert 0.9 <= np.mean(by_unit["group"]) <= 0.95  # at or a little above target, as guaranteed
+    assert np.mean(by_unit["cell"]) < 0.75
 
 
 def test_conformal_variance_matches_the_interval():

@@ -88,7 +88,29 @@ def test_train_v2_ensemble_conformal_writes_a_full_run(stored, capsys):
     assert 0 < diag["mean_gate"][0] < 1
     config = json.loads((run / "config.json").read_text())
     assert config["config"]["model"]["params"]["epochs"] == 3
+    # K > 1: members sample unseen inputs unless told otherwise; group conformal by default
+    assert config["config"]["model"]["params"]["unseen_inputs"] == "sample"
+    assert config["config"]["conformal_unit"] == "group" and unc["conformal"]["unit"] == "group"
+    assert unc["conformal"]["n_calibration_groups"] >= 1 and "levels_unit_cell" in unc["conformal"]
     assert not (root / "runs" / TRAINING_DIR).exists()  # the training folder is gone once committed
+
+
+def test_cli_conformal_unit_option(stored, tmp_path, capsys):
+    root, split = stored
+    extra = ("--epochs", "2", "--conformal-unit", "cell", "--runs-root", str(tmp_path / "runs"))
+    assert _cli(["train", "perturbfm-v0", *_args(root, split, *extra)]) == 0
+    run = Path(capsys.readouterr().out.strip().split("run_dir=")[1])
+    assert run.parent == tmp_path / "runs"
+    config = json.loads((run / "config.json").read_text())["config"]
+    conformal = json.loads((run / "metrics.json").read_text())["uncertainty"]["conformal"]
+    assert config["conformal_unit"] == "cell" and conformal["unit"] == "cell"
+    assert "levels_unit_cell" not in conformal  # it is the unit itself
+    assert config["model"]["params"]["unseen_inputs"] == "mean"  # a single model keeps the default
+    bad = ("--epochs", "1", "--conformal-unit", "gene", "--runs-root", str(tmp_path / "bad"))
+    assert _cli(["train", "perturbfm-v0", *_args(root, split, *bad)]) == 2
+    err = capsys.readouterr().err
+    assert "conformal_unit must be one of ['group', 'cell']; found 'gene'" in err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_interrupted_run_resumes_to_the_same_result(stored, tmp_path, monkeypatch):

@@ -81,6 +81,12 @@ def _model_command(model_name: str) -> None:
         conformal: bool = typer.Option(
             True, "--conformal/--no-conformal", help="Split-conformal layer on the OOD-validation part."
         ),
+        conformal_unit: str = typer.Option(
+            "group",
+            "--conformal-unit",
+            help="Conformal calibration unit: group (each (perturbation, context) group weighs "
+            "equally) | cell (every entry once).",
+        ),
         seed: int = typer.Option(0, "--seed", help="Model seed (weights, batch order)."),
         eval_seed: int = typer.Option(0, "--eval-seed", help="Evaluation seed (tie-breaking)."),
         resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run of this config."),
@@ -105,6 +111,7 @@ def _model_command(model_name: str) -> None:
                 graphs=graph or [],
                 n_members=ensemble,
                 conformal=conformal,
+                conformal_unit=conformal_unit,
                 runs_root=runs_root,
                 seed=seed,
                 eval_seed=eval_seed,

@@ -8,11 +8,30 @@ total variance: total = aleatoric + epistemic). Members are fitted through
 existing scheduler or on SLURM without a code change.
 
 Split conformal (normalised residuals): on calibration cells (the split's OOD-validation
-part) the score of each entry is ``|y - mu| / sigma``; for a coverage target ``l`` the
-calibrated half-width factor is the ``ceil((n + 1) l) / n`` empirical quantile of the n
-scores, and the interval is ``mu +- q_l sigma``. Entries of one cell are not exchangeable
-with each other, so the guarantee is approximate; the test coverage is reported next to
-each target so the gap is visible.
+part) the score of each entry is ``|y - mu| / sigma`` and the interval is ``mu +- q_l sigma``
+for a coverage target ``l``. Two calibration units:
+
+- ``"cell"``: every entry counts once; ``q_l`` is the ``ceil((n + 1) l) / n`` empirical
+  quantile of the n scores (split conformal as if entries were exchangeable).
+- ``"group"`` (default of the runs): entries of one (perturbation, context) group are not
+  exchangeable with those of another (a group shares its perturbation's unexplained
+  effect), and the OOD-validation part holds few such groups, possibly of very unequal
+  size, so under ``"cell"`` its largest group would decide the interval of every test group. Here the
+  groups are the exchangeable units: each of the J groups weighs 1/J (its entries 1/(J
+  n_j) each) and ``q_l`` is the quantile of that group-weighted distribution. With
+  enough groups it is taken at level ``l (J + 1) / J``, the pooled-CDF finite-sample
+  correction of Lee, Barber & Willett (2023, "Distribution-free inference with
+  hierarchical data"): for a new group exchangeable with the calibration groups, a random
+  entry of it is covered with probability >= l. That level is <= 1 only when
+  J >= l / (1 - l) (9 groups for 0.9, 19 for 0.95). The correction is applied when it
+  holds for every requested level; otherwise no finite distribution-free bound exists
+  for the highest ones, and every level uses the plug-in level ``l`` (one rule for all
+  levels, so a higher target never gets a narrower interval). The
+  report says which was used (``finite_sample_correction``). With J = 1 the intervals
+  are that single group's own empirical quantiles: nothing can be certified about a new
+  group from one group.
+
+The test coverage is reported next to each target so any gap is visible.
 """
 
 from __future__ import annotations
@@ -33,6 +52,7 @@ from perturbfm.models.base import VAR_FLOOR, PerturbationModel
 from perturbfm.models.registry import get_model
 
 CONFORMAL_LEVELS = (0.5, 0.8, 0.9, 0.95)
+CONFORMAL_UNITS: tuple[str, ...] = ("group", "cell")
 
 
 @dataclass(frozen=True)
@@ -60,8 +80,27 @@ def member_seeds(seed: int, n_members: int) -> list[int]:
     return [int(seed)] + [int(s.generate_state(1)[0] % (2**31 - 1)) for s in spawned]
 
 
+def member_params(name: str, params: dict[str, Any] | None, n_members: int) -> dict[str, Any]:
+    """Hyperparameters of the members: ``params``, plus ``unseen_inputs="sample"`` when K > 1.
+
+    An ensemble's epistemic variance is the members' disagreement; with the default
+    ``unseen_inputs="mean"`` every member fills an unseen context or gene the same way, so
+    they agree most where they know least (README, "Uncertainty"). A value the caller set
+    is kept, and models without the hyperparameter (the baselines) are left alone.
+    """
+    out = dict(params or {})
+    model = get_model(name, **out)  # refuses unknown names and parameters
+    if n_members > 1 and "unseen_inputs" not in out and "unseen_inputs" in model.get_params():
+        out["unseen_inputs"] = "sample"
+    return out
+
+
 class DeepEnsemble:
-    """K independently seeded copies of model ``name`` (see the module docstring)."""
+    """K independently seeded copies of model ``name`` (see the module docstring).
+
+    With K > 1 the members default to ``unseen_inputs="sample"`` (:func:`member_params`);
+    the hyperparameters they were fitted with are ``member_params_``.
+    """
 
     def __init__(self, *, name: str, params: dict[str, Any] | None = None, n_members: int = 5) -> None:
         if not isinstance(n_members, int) or n_members < 1:
@@ -85,12 +124,13 @@ class DeepEnsemble:
         progress: Callable[[int, int], None] | None = None,
     ) -> DeepEnsemble:
         """Fit every member (each checkpointing into ``checkpoint_root/member_<k>``)."""
-        get_model(self.name, **self.params)  # parameter check before any work
+        params = member_params(self.name, self.params, self.n_members)  # checks names first
+        self.member_params_ = params
         val = np.zeros(0, dtype=np.int64) if val_idx is None else np.asarray(val_idx, dtype=np.int64)
         tasks = [
             _MemberTask(
                 name=self.name,
-                params=self.params,
+                params=params,
                 ds=ds,
                 train_idx=np.asarray(train_idx, dtype=np.int64),
                 val_idx=val,
@@ -129,7 +169,11 @@ class DeepEnsemble:
 
 
 def conformal_quantiles(
-    residual: np.ndarray, var: np.ndarray, levels: Sequence[float] = CONFORMAL_LEVELS
+    residual: np.ndarray,
+    var: np.ndarray,
+    levels: Sequence[float] = CONFORMAL_LEVELS,
+    *,
+    groups: np.ndarray | None = None,
 ) -> dict[float, float]:
     """Calibrated factors ``q_l`` of ``|residual| / sqrt(var)`` on calibration entries.
 
@@ -139,17 +183,50 @@ def conformal_quantiles(
         Truth minus predicted mean, and predicted variance, (n_cells, n_genes).
     levels
         Coverage targets in (0, 1).
+    groups
+        One group key per cell, (n_cells,): calibrate with group-level weights (module
+        docstring, unit ``"group"``). None: every entry counts once (unit ``"cell"``).
     """
-    scores = (np.abs(residual) / np.sqrt(np.maximum(var, VAR_FLOOR))).ravel()
-    n = scores.size
-    if n == 0:
+    scores = np.abs(residual) / np.sqrt(np.maximum(var, VAR_FLOOR))
+    if scores.size == 0:
         msg = "conformal calibration needs calibration cells; the split's OOD-validation part is empty"
         raise InputError(msg)
-    ordered = np.sort(scores)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (scores.shape[0],):
+            msg = f"groups needs one key per calibration cell ({scores.shape[0]}); found shape {groups.shape}"
+            raise InputError(msg)
+        return _group_quantiles(scores, groups, levels)
+    ordered = np.sort(scores.ravel())
+    n = ordered.size
     out = {}
     for level in levels:
         rank = min(int(np.ceil((n + 1) * level)), n)  # 1-based finite-sample rank
         out[float(level)] = float(ordered[rank - 1])
+    return out
+
+
+def group_correction_applies(n_groups: int, levels: Sequence[float] = CONFORMAL_LEVELS) -> bool:
+    """Whether ``n_groups`` calibration groups certify every level (``J >= l / (1 - l)``)."""
+    return all(level * (n_groups + 1) / n_groups <= 1.0 + 1e-12 for level in levels)
+
+
+def _group_quantiles(scores: np.ndarray, groups: np.ndarray, levels: Sequence[float]) -> dict[float, float]:
+    """Quantiles of the group-weighted score distribution (module docstring, unit ``"group"``)."""
+    _, code = np.unique(groups, return_inverse=True)
+    n_groups = int(code.max()) + 1
+    cells_per_group = np.bincount(code, minlength=n_groups)
+    entry_weight = 1.0 / (n_groups * cells_per_group[code] * scores.shape[1])  # (n_cells,)
+    flat = scores.ravel()
+    order = np.argsort(flat, kind="stable")
+    cumulative = np.cumsum(np.repeat(entry_weight, scores.shape[1])[order])
+    factor = (n_groups + 1) / n_groups if group_correction_applies(n_groups, levels) else 1.0
+    out = {}
+    for level in levels:
+        target = min(level * factor, 1.0)
+        # Smallest score whose cumulative group weight reaches the target (float-sum tolerance).
+        pos = min(int(np.searchsorted(cumulative, target - 1e-12, side="left")), flat.size - 1)
+        out[float(level)] = float(flat[order[pos]])
     return out
 
 

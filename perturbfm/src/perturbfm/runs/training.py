@@ -78,6 +78,7 @@ def train_model(
     graphs: Sequence[str] = (),
     n_members: int = 1,
     conformal: bool = True,
+    conformal_unit: str = "group",
     runs_root: PathLike = "runs",
     seed: int = 0,
     eval_seed: int = 0,
@@ -91,6 +92,13 @@ def train_model(
     OOD-validation part, calibrate conformal intervals there, predict and evaluate the test
     rows, and write the run folder.
 
+    ``conformal_unit``: ``"group"`` (each (perturbation, context) group of the calibration
+    part weighs equally, with a finite-sample correction on the number of groups) or
+    ``"cell"`` (every calibration entry once); see :mod:`perturbfm.models.uncertainty`.
+    With ``n_members > 1`` the members default to ``unseen_inputs="sample"`` unless
+    ``params`` sets it (:func:`~perturbfm.models.uncertainty.member_params`); the resolved
+    value is in ``config.json``.
+
     Returns
     -------
     pathlib.Path
@@ -99,17 +107,25 @@ def train_model(
         ``model_diagnostics.json`` (graph reliance) and ``model/member_<k>/``.
     """
     from perturbfm.models import get_model
+    from perturbfm.models.base import pert_context_keys
     from perturbfm.models.uncertainty import (
+        CONFORMAL_LEVELS,
+        CONFORMAL_UNITS,
         DeepEnsemble,
         conformal_quantiles,
         conformal_report,
         conformal_variance,
         context_noise_ratio,
+        group_correction_applies,
+        member_params,
     )
 
     say = progress or (lambda _msg: None)
     seed, eval_seed = check_seed(seed), check_seed(eval_seed)
     params = dict(params or {})
+    if conformal_unit not in CONFORMAL_UNITS:
+        msg = f"conformal_unit must be one of {list(CONFORMAL_UNITS)}; found {conformal_unit!r}"
+        raise InputError(msg)
     say(f"loading {data_dir} and split {split_hash[:12]}")
     inputs = load_run_inputs(data_dir, split_hash, split_dir=split_dir)
     ds, split = inputs.ds, inputs.split
@@ -118,12 +134,14 @@ def train_model(
     ood_val = ood_val[~ds.is_control[ood_val]]
     if graphs:
         params["graphs"] = resolve_graphs(graphs, data_dir=data_dir, inputs=inputs)
-    resolved = get_model(model, **params).get_params()  # validates names and fills defaults
+    # Validates names and fills defaults; K > 1 members sample unseen inputs unless set.
+    resolved = get_model(model, **member_params(model, params, int(n_members))).get_params()
     config = {
         "kind": "train_model",
         "model": {"name": model, "params": resolved},
         "ensemble": {"n_members": int(n_members)},
         "conformal": bool(conformal),
+        "conformal_unit": conformal_unit,
         "data_dir": str(final_path(Path(data_dir).resolve())),
         "data_hash": inputs.data_hash,
         "split_hash": split.frozen_hash,
@@ -172,7 +190,6 @@ def train_model(
         }
     }
     if n_members > 1 and val is not None:
-        from perturbfm.models.base import pert_context_keys
         from perturbfm.models.uncertainty import epistemic_ood_auroc
 
         extra_uncertainty["epistemic"].update(
@@ -194,17 +211,29 @@ def train_model(
         cal_var = cal["var"] * context_noise_ratio(ds, ood_val, controls, train_ctrl)
         test_var = test["var"] * context_noise_ratio(ds, inputs.test_idx, controls, train_ctrl)
         cal_residual = np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"]
-        quantiles = conformal_quantiles(cal_residual, cal_var)
+        cal_groups = pert_context_keys(ds, ood_val).astype(str)
+        unit_groups = cal_groups if conformal_unit == "group" else None
+        quantiles = conformal_quantiles(cal_residual, cal_var, groups=unit_groups)
         residual = np.asarray(ds.rows(inputs.test_idx, "delta"), dtype=np.float64) - test["mean"]
+        n_groups = int(np.unique(cal_groups).size)
         extra_uncertainty["conformal"] = {
             "calibration": "split conformal on the OOD-validation part; score |residual| / "
             "sqrt(predicted variance x context control-variance ratio)",
+            "unit": conformal_unit,
             "n_calibration_cells": int(ood_val.size),
+            "n_calibration_groups": n_groups,
+            # group unit: the l (J+1)/J level holds only with J >= l / (1 - l) for every level
+            "finite_sample_correction": conformal_unit == "cell"
+            or group_correction_applies(n_groups, CONFORMAL_LEVELS),
             "levels": conformal_report(quantiles, residual, test_var),
             "levels_model_variance_only": conformal_report(
-                conformal_quantiles(cal_residual, cal["var"]), residual, test["var"]
+                conformal_quantiles(cal_residual, cal["var"], groups=unit_groups), residual, test["var"]
             ),
         }
+        if conformal_unit == "group":  # the entry-level scheme beside it, for comparison
+            extra_uncertainty["conformal"]["levels_unit_cell"] = conformal_report(
+                conformal_quantiles(cal_residual, cal_var), residual, test_var
+            )
         extra_arrays["var_conformal"] = conformal_variance(test_var, quantiles)
     diagnostics = [
         m.diagnostics(ds, inputs.test_idx) if hasattr(m, "diagnostics") else {} for m in ensemble.members_

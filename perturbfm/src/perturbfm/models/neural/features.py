@@ -12,18 +12,29 @@ vector in gene space (``var`` order), the sum over its genes of:
   Euclidean norm. This is the gene-space analogue of the linear baseline's "training"
   embedding, and it is what lets graph propagation and the operator act on CRISPR targets
   that are not among the measured genes (most of the devel set);
-- zero for a gene neither measured nor seen in training (no intervention signal; the
-  seed's rule for unknown genes).
+- for a gene neither measured nor seen in training: zero (no intervention signal; the
+  seed's rule for unknown genes), or, when :meth:`Featurizer.inputs` gets an
+  ``unseen_gene_seed``, a *sampled footprint*: a Gaussian draw with the mean and covariance
+  of the training footprints (a random mixture of them around their mean, so it lies where
+  the training footprints lie), scaled to unit norm, drawn deterministically from (seed,
+  gene name). Members of an ensemble (each its own seed)
+  then disagree on genes none of them has data on (see ``unseen_inputs`` in
+  :mod:`perturbfm.models.neural.models`).
 
 Every footprint is computed from the training rows given to :meth:`Featurizer.fit` only.
 Control expression is standardised per gene with the training controls' mean and standard
 deviation; deltas are scaled per gene by the standard deviation of the training deltas.
-Contexts seen in training get an index 0..C-1; an unseen context gets -1 (the networks
-then use the mean of the learned context embeddings).
+A context is *seen* only when it has perturbed training rows: its embedding is then trained.
+Seen contexts get an index 0..C-1; every other context gets -1 (the networks then use the mean
+of the learned context embeddings, or a draw around it). Control cells do not make a context
+seen: on a ``context_ood`` split the held-out cell line's controls are training rows, and an
+index of its own would select an embedding that no perturbed cell ever trained (its random
+initialisation).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,9 +107,9 @@ class Featurizer:
             x_mean=x_mean.astype(np.float32),
             x_sd=np.maximum(x_sd, _SD_FLOOR).astype(np.float32),
             delta_sd=np.maximum(delta_sd, _SD_FLOOR).astype(np.float32),
-            contexts=pd.Index(
-                sorted(ds.obs["context_id"].to_numpy()[train_idx].astype(str).tolist())
-            ).unique(),
+            # Only contexts with perturbed training rows (module docstring): controls alone
+            # leave a context's embedding untrained.
+            contexts=pd.Index(sorted(ds.obs["context_id"].to_numpy()[pert].astype(str).tolist())).unique(),
             measured=measured,
             footprint_genes=unmeasured,
             footprints=footprints,
@@ -108,9 +119,36 @@ class Featurizer:
     def n_contexts(self) -> int:
         return len(self.contexts)
 
-    def inputs(self, ds: PerturbDataset, idx: np.ndarray) -> dict[str, np.ndarray]:
+    def sampled_footprints(self, genes: pd.Index, seed: int) -> np.ndarray:
+        """Sampled footprints of ``genes`` (module docstring), (len(genes), G) float32.
+
+        Gene g's draw depends on ``(seed, g)`` only, so it is the same in every call and every
+        row. With fewer than two training footprints (e.g. every perturbed gene measured)
+        there is no spread to sample from and the rows are zero, as under ``"mean"``.
+        """
+        if len(self.footprint_genes) < 2 or not len(genes):
+            return np.zeros((len(genes), self.footprints.shape[1]), dtype=np.float32)
+        centre = self.footprints.mean(axis=0, dtype=np.float64)
+        # N(centre, C) with C = D^T D / F, D the centred footprints: centre + D^T z / sqrt(F).
+        centred = (self.footprints - centre) / np.sqrt(len(self.footprint_genes))
+        weights = np.stack(
+            [  # one short draw per unseen gene (a handful per split), seeded by (seed, gene)
+                np.random.default_rng([int(seed), zlib.crc32(str(gene).encode())]).standard_normal(
+                    len(self.footprint_genes)
+                )
+                for gene in genes
+            ]
+        )
+        draws = centre + weights @ centred
+        norms = np.maximum(np.linalg.norm(draws, axis=1, keepdims=True), 1e-12)
+        return (draws / norms).astype(np.float32)
+
+    def inputs(
+        self, ds: PerturbDataset, idx: np.ndarray, *, unseen_gene_seed: int | None = None
+    ) -> dict[str, np.ndarray]:
         """Arrays for rows ``idx``: ``x`` (n, G) standardised control, ``mask`` (n, G)
-        intervention, ``context`` (n,) int64 (-1 unseen), ``n_known`` (n,) genes with a signal."""
+        intervention, ``context`` (n,) int64 (-1 unseen), ``n_known`` (n,) genes with a
+        signal. ``unseen_gene_seed``: give genes without a signal a sampled footprint."""
         gene_lists = ds.obs["pert_genes"].to_numpy()[idx]
         meas = _gene_incidence(gene_lists, self.measured)
         mask = meas.toarray()
@@ -119,6 +157,14 @@ class Featurizer:
             foot = _gene_incidence(gene_lists, self.footprint_genes)
             mask += np.asarray(foot @ self.footprints)
             n_known += np.asarray(foot.sum(axis=1)).ravel()
+        if unseen_gene_seed is not None:
+            genes = pd.Index(pd.Series(gene_lists, dtype=object).explode().dropna().unique(), dtype=object)
+            known = (self.measured.get_indexer(genes) >= 0) | (self.footprint_genes.get_indexer(genes) >= 0)
+            unseen = genes[~known].sort_values()
+            if len(unseen):
+                mask += np.asarray(
+                    _gene_incidence(gene_lists, unseen) @ self.sampled_footprints(unseen, unseen_gene_seed)
+                )
         x = (np.asarray(ds.rows(idx, "control"), dtype=np.float32) - self.x_mean) / self.x_sd
         context = self.contexts.get_indexer(ds.obs["context_id"].to_numpy()[idx].astype(str))
         return {

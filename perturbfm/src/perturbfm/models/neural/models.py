@@ -8,13 +8,30 @@ genes must equal the dataset's ``var``.
 
 Training-only options that are not hyperparameters (checkpoint folder, resume, progress
 callback) are set with :meth:`NeuralModel.set_training_options`.
+
+Unseen inputs (``unseen_inputs``): a context without perturbed training rows and a
+perturbed gene that is neither measured nor in a training perturbation carry nothing a
+network has learned. ``"mean"`` (default) gives the context the mean of the learned
+context embeddings and the gene no signal. ``"sample"`` draws, deterministically from the
+model's seed, the context's embedding from a Gaussian with the learned embeddings'
+per-dimension mean and spread, and the gene's intervention signal from a Gaussian with
+the training footprints' mean and covariance (:class:`ContextEmbedding`,
+:meth:`Featurizer.sampled_footprints`); v0, v2 and v3 also draw the embedding column of a
+measured gene that no training perturbation touched (:func:`fill_unseen_columns`). A
+single model gains nothing from a draw, but the members of a deep ensemble (each its own
+seed) then disagree exactly where none has data, in the spirit of randomized prior
+functions (Osband et al., NeurIPS 2018), so the epistemic variance rises on such inputs.
+Seen inputs are encoded identically under both settings and the initial weights are the
+same; the fitted networks differ only when the early-stopping (OOD-validation) rows hold
+unseen inputs.
+:class:`~perturbfm.models.uncertainty.DeepEnsemble` with K > 1 defaults to ``"sample"``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,13 +44,18 @@ from perturbfm.models.neural.features import Featurizer
 from perturbfm.models.neural.modules import (
     GATING_MODES,
     CGIONet,
+    ContextEmbedding,
     GatedGraph,
+    UnseenGeneColumns,
     V0Net,
     V1Net,
     edges_from_adjacency,
 )
 from perturbfm.models.neural.trainer import TrainConfig, TrainResult, predict_module, train_module
 from perturbfm.models.registry import register_model
+
+UnseenInputs = Literal["mean", "sample"]
+UNSEEN_INPUTS: tuple[str, ...] = ("mean", "sample")
 
 
 class NeuralModel(PerturbationModel):
@@ -57,6 +79,7 @@ class NeuralModel(PerturbationModel):
     graphs: Sequence[str]
     gating: str
     use_graph: bool
+    unseen_inputs: str
 
     def set_training_options(
         self,
@@ -108,14 +131,31 @@ class NeuralModel(PerturbationModel):
         self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int, val_pert_idx: np.ndarray
     ) -> None:
         config = self._train_config()
+        if self.unseen_inputs not in UNSEEN_INPUTS:
+            msg = f"unseen_inputs must be one of {list(UNSEEN_INPUTS)}; found {self.unseen_inputs!r}"
+            raise InputError(msg)
         features = Featurizer.fit(ds, self.train_idx_)
         torch.manual_seed(seed)
         module = self._build(ds, features.n_contexts)
         train = (features.inputs(ds, pert_idx), features.target(ds, pert_idx))
+        self.unseen_gene_seed_ = None
+        if self.unseen_inputs == "sample":
+            # Own generator: the network's initial weights stay those of unseen_inputs="mean".
+            generator = torch.Generator().manual_seed(int(seed))
+            for part in module.modules():
+                if isinstance(part, ContextEmbedding):
+                    part.set_unseen_noise(torch.randn(part.table.shape[1], generator=generator))
+            if isinstance(module, UnseenGeneColumns):
+                # Embedding columns no training mask reaches (measured genes never perturbed
+                # in training) keep their initialisation: draw them around the learned ones.
+                unseen = torch.from_numpy(~(train[0]["mask"] != 0).any(axis=0))
+                noise = torch.randn(module.unseen_gene_noise.shape, generator=generator)
+                module.set_unseen_genes(unseen, noise)
+            self.unseen_gene_seed_ = int(seed)
         val = None
         if val_pert_idx.size:
             val = (
-                features.inputs(ds, val_pert_idx),
+                features.inputs(ds, val_pert_idx, unseen_gene_seed=self.unseen_gene_seed_),
                 features.target(ds, val_pert_idx),
                 pert_context_keys(ds, val_pert_idx).astype(str),
             )
@@ -134,10 +174,14 @@ class NeuralModel(PerturbationModel):
         self.training_ = result.to_dict()
         self.n_val_rows_ = int(val_pert_idx.size)
 
+    def _inputs(self, ds: PerturbDataset, idx: np.ndarray) -> dict[str, np.ndarray]:
+        # Models saved before unseen_inputs existed have no unseen_gene_seed_ ("mean").
+        return self.features_.inputs(ds, idx, unseen_gene_seed=getattr(self, "unseen_gene_seed_", None))
+
     def _predict_mean_var(
         self, ds: PerturbDataset, idx: np.ndarray, **forward_kwargs: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        inputs = self.features_.inputs(ds, idx)
+        inputs = self._inputs(ds, idx)
         mean, var = predict_module(self.module_, inputs, **forward_kwargs)
         sd = self.features_.delta_sd.astype(np.float64)
         if mean.size == 0:
@@ -171,7 +215,7 @@ class NeuralModel(PerturbationModel):
             "graphs": [str(p) for p in self.graphs],
         }
         if isinstance(module, CGIONet):
-            inputs = self.features_.inputs(ds, idx)
+            inputs = self._inputs(ds, idx)
             with torch.no_grad():
                 batch = {k: torch.from_numpy(v) for k, v in inputs.items()}
                 _, _, weights = module.representation(batch, module.condition(batch))
@@ -206,6 +250,7 @@ class PerturbFMv0(NeuralModel):
         monitor: str = "rmse",
         device: str = "cpu",
         mixed_precision: bool = False,
+        unseen_inputs: UnseenInputs = "mean",
     ) -> None:
         self.hidden_dim = hidden_dim
         self.latent_dim = latent_dim
@@ -221,6 +266,7 @@ class PerturbFMv0(NeuralModel):
         self.monitor = monitor
         self.device = device
         self.mixed_precision = mixed_precision
+        self.unseen_inputs = unseen_inputs
 
     def _build(self, ds: PerturbDataset, n_contexts: int) -> torch.nn.Module:
         return V0Net(
@@ -263,6 +309,7 @@ class PerturbFMv1(NeuralModel):
         monitor: str = "rmse",
         device: str = "cpu",
         mixed_precision: bool = False,
+        unseen_inputs: UnseenInputs = "mean",
     ) -> None:
         self.graphs = graphs
         self.use_graph = use_graph
@@ -279,6 +326,7 @@ class PerturbFMv1(NeuralModel):
         self.monitor = monitor
         self.device = device
         self.mixed_precision = mixed_precision
+        self.unseen_inputs = unseen_inputs
 
     def _build(self, ds: PerturbDataset, n_contexts: int) -> torch.nn.Module:
         graphs = self._load_graphs(ds)
@@ -330,6 +378,7 @@ class PerturbFMv2(NeuralModel):
         monitor: str = "rmse",
         device: str = "cpu",
         mixed_precision: bool = False,
+        unseen_inputs: UnseenInputs = "mean",
     ) -> None:
         self.graphs = graphs
         self.use_graph = use_graph
@@ -350,6 +399,7 @@ class PerturbFMv2(NeuralModel):
         self.monitor = monitor
         self.device = device
         self.mixed_precision = mixed_precision
+        self.unseen_inputs = unseen_inputs
 
     def _build(self, ds: PerturbDataset, n_contexts: int) -> torch.nn.Module:
         return CGIONet(

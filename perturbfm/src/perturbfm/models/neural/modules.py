@@ -46,16 +46,79 @@ def _mlp(n_in: int, n_hidden: int, n_out: int) -> nn.Sequential:
 
 
 class ContextEmbedding(nn.Module):
-    """Learned context vectors; an unseen context (index -1) gets their mean."""
+    """Learned context vectors; an unseen context (index -1) gets ``mean + sd * noise``.
+
+    ``mean`` and ``sd`` are the per-dimension mean and (population) standard deviation of
+    the learned vectors, read at every call, and ``noise`` a fixed (dim,) buffer: zero by
+    default (the unseen context is the mean context), a standard normal draw after
+    :meth:`set_unseen_noise` (the ``unseen_inputs="sample"`` models: each ensemble member
+    places the unseen context at its own plausible point, so members disagree there).
+    With one learned context ``sd`` is 0 and both are the mean.
+    """
 
     def __init__(self, n_contexts: int, dim: int) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.randn(max(n_contexts, 1), dim) * 0.01)
+        self.register_buffer("unseen_noise", torch.zeros(dim))
+        self.unseen_noise: torch.Tensor
+
+    def set_unseen_noise(self, noise: torch.Tensor) -> None:
+        """Fix the standard-normal ``noise`` (dim,) of the unseen context's draw."""
+        self.unseen_noise.copy_(noise)
+
+    def unseen(self) -> torch.Tensor:
+        """The vector an unseen context gets, (1, dim)."""
+        centre = self.table.mean(dim=0, keepdim=True)
+        noise = getattr(self, "unseen_noise", None)  # absent in modules pickled before it existed
+        if noise is None or not bool(noise.any()):
+            return centre
+        return centre + self.table.std(dim=0, unbiased=False, keepdim=True) * noise
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         seen = context >= 0
         out = self.table[context.clamp(min=0)]
-        return torch.where(seen[:, None], out, self.table.mean(dim=0, keepdim=True).expand_as(out))
+        return torch.where(seen[:, None], out, self.unseen().expand_as(out))
+
+
+def fill_unseen_columns(weight: torch.Tensor, unseen: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``weight`` (d, G) whose ``unseen`` columns are ``mean + sd * noise`` of the other columns.
+
+    A gene column of a perturbation embedding receives gradient only from training masks
+    that are nonzero at that gene; a measured gene never perturbed in training keeps its
+    random initialisation. Under ``unseen_inputs="sample"`` it gets a draw with the
+    per-dimension mean and (population) spread of the learned columns instead (the same rule
+    as :class:`ContextEmbedding`), so ensemble members disagree on it.
+    """
+    seen = ~unseen
+    if not bool(unseen.any()) or not bool(seen.any()):
+        return weight
+    learned = weight[:, seen]
+    fill = learned.mean(dim=1, keepdim=True) + learned.std(dim=1, unbiased=False, keepdim=True) * noise
+    return torch.where(unseen[None, :], fill, weight)
+
+
+class UnseenGeneColumns:
+    """Mixin of networks with a gene-space perturbation embedding ``Linear(G, d)``."""
+
+    unseen_genes: torch.Tensor
+    unseen_gene_noise: torch.Tensor
+
+    def _register_unseen_genes(self, n_genes: int, dim: int) -> None:
+        module = cast(nn.Module, self)
+        module.register_buffer("unseen_genes", torch.zeros(n_genes, dtype=torch.bool))
+        module.register_buffer("unseen_gene_noise", torch.zeros(dim, n_genes))
+
+    def set_unseen_genes(self, unseen: torch.Tensor, noise: torch.Tensor) -> None:
+        """Genes (G,) bool whose embedding column is drawn, and the standard-normal noise (d, G)."""
+        self.unseen_genes.copy_(unseen)
+        self.unseen_gene_noise.copy_(noise)
+
+    def embed_mask(self, layer: nn.Linear, mask: torch.Tensor) -> torch.Tensor:
+        """``layer(mask)`` with the unseen genes' columns drawn (:func:`fill_unseen_columns`)."""
+        unseen = getattr(self, "unseen_genes", None)  # absent in modules pickled before it existed
+        if unseen is None or not bool(unseen.any()):
+            return layer(mask)
+        return F.linear(mask, fill_unseen_columns(layer.weight, unseen, self.unseen_gene_noise), layer.bias)
 
 
 class GatedGraph(nn.Module):
@@ -150,7 +213,7 @@ class _Additive(nn.Module):
         return mean, var
 
 
-class V0Net(_Additive):
+class V0Net(_Additive, UnseenGeneColumns):
     """v0: MLP cell encoder + perturbation embedding (sum over the mask) + context embedding."""
 
     def __init__(
@@ -158,9 +221,10 @@ class V0Net(_Additive):
     ) -> None:
         super().__init__(n_genes, n_contexts, hidden_dim, latent_dim, **switches)
         self.pert_embedding = nn.Linear(n_genes, latent_dim, bias=False)
+        self._register_unseen_genes(n_genes, latent_dim)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.combine(batch, self.pert_embedding(batch["mask"]))
+        return self.combine(batch, self.embed_mask(self.pert_embedding, batch["mask"]))
 
 
 class V1Net(_Additive):
@@ -201,7 +265,7 @@ class V1Net(_Additive):
         return self.combine(batch, batch["mask"] @ self.gene_embeddings(use_graph=use_graph))
 
 
-class CGIONet(nn.Module):
+class CGIONet(nn.Module, UnseenGeneColumns):
     """v2 (CGIO) and, with ``state=True``, v3: the seed's implementation-ready contract.
 
     1. ``h_m = sum_{t=0..T} (A_m^gated)^t mask @ P_t`` per graph m (t=0, the direct mask
@@ -249,6 +313,7 @@ class CGIONet(nn.Module):
         self.n_hops, self.contextual, self.use_shift, self.state = n_hops, contextual, shift, state
         d = latent_dim
         self.direct = nn.Linear(n_genes, d, bias=False)
+        self._register_unseen_genes(n_genes, d)
         self.hops = nn.ModuleList(
             nn.ModuleList(nn.Linear(n_genes, d, bias=False) for _ in range(n_hops)) for _ in graphs
         )
@@ -275,7 +340,7 @@ class CGIONet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``h`` (B, d), the gene-space direct term (B, G) and the mixture weights (B, M) or None."""
         mask = batch["mask"]
-        direct = self.direct(mask)
+        direct = self.embed_mask(self.direct, mask)
         gene_space = mask * self.gain0 if self.direct_effect else torch.zeros_like(mask)
         if not len(self.graphs) or not use_graph:
             return direct, gene_space, None
