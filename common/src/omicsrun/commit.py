@@ -216,6 +216,23 @@ def _release(fd: int, lock: Path) -> None:
     os.close(fd)
 
 
+@contextlib.contextmanager
+def hold(path: PathLike, *, what: str = "output") -> Iterator[Path]:
+    """Hold the output lock on ``path`` for the block, without committing anything.
+
+    For work that lives in place for a while (a training folder with checkpoints): a second
+    process asking for the same lock is refused at once with :class:`TargetBusyError`
+    (one line naming the holder's pid), as a second writer of an output is.
+    """
+    final = _abs(path)
+    _mkdirs(final.parent, what=what)
+    fd, lock = _acquire(final, what=what)
+    try:
+        yield final
+    finally:
+        _release(fd, lock)
+
+
 def is_locked(path: PathLike) -> bool:
     """Whether some live process holds the output lock on ``path``."""
     lock = _lock_path(_abs(path))

@@ -135,6 +135,13 @@ def test_interrupted_run_resumes_to_the_same_result(stored, tmp_path, monkeypatc
     assert not [p for p in (tmp_path / "crash").iterdir() if p.name != TRAINING_DIR]  # no partial run
     with pytest.raises(InputError, match="pass --resume"):
         train_model(**common, runs_root=tmp_path / "crash")
+    # A second process resuming the same folder meanwhile is refused, and nothing is lost.
+    from omicsrun.commit import TargetBusyError, hold
+
+    (work,) = (tmp_path / "crash" / TRAINING_DIR).iterdir()
+    with hold(work, what="training folder"), pytest.raises(TargetBusyError, match="training folder"):
+        train_model(**common, runs_root=tmp_path / "crash", resume=True)
+    assert (work / "member_0" / "last.pt").is_file()
     resumed = train_model(**common, runs_root=tmp_path / "crash", resume=True)
     a, b = load_predictions(clean / "predictions.npz"), load_predictions(resumed / "predictions.npz")
     np.testing.assert_array_equal(a["mean"], b["mean"])

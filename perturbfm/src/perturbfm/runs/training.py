@@ -30,7 +30,7 @@ import numpy as np
 
 from omicsrun import InputError
 from omicsrun.atomic import write_json
-from omicsrun.commit import claim_unique_dir, final_path
+from omicsrun.commit import claim_unique_dir, final_path, hold
 from omicsrun.errors import check_seed
 from omicsrun.hashing import sha256_json
 from perturbfm.data.graph import load_graph_meta
@@ -152,124 +152,128 @@ def train_model(
     config_hash = sha256_json({k: v for k, v in config.items() if k != "data_dir"})
     config["config_hash"] = config_hash
     work = Path(runs_root) / TRAINING_DIR / f"{model}_{config_hash[:16]}"
-    if work.exists() and not resume:
-        msg = (
-            f"an unfinished run of this configuration is in {work}; pass --resume to continue it or remove it"
-        )
-        raise InputError(msg)
-    work.mkdir(parents=True, exist_ok=True)
-    write_json(work / "config.json", config)
-
-    say(
-        f"fitting {n_members} x {model} on {split.train_idx.size} rows "
-        f"(early stopping on {ood_val.size} OOD-val cells)"
-    )
-    ensemble = DeepEnsemble(name=model, params=resolved, n_members=n_members).fit(
-        ds,
-        split.train_idx,
-        ood_val,
-        seed=seed,
-        checkpoint_root=work,
-        resume=resume,
-        cluster=cluster,
-        n_workers=n_workers,
-        progress=lambda done, total: say(f"ensemble members fitted: {done}/{total}"),
-    )
-    say(
-        f"predicting {inputs.test_idx.size} test, {inputs.val_idx.size} validation, "
-        f"{ood_val.size} OOD-val cells"
-    )
-    test = ensemble.predict_components(ds, inputs.test_idx)
-    val = ensemble.predict_components(ds, inputs.val_idx) if inputs.val_idx.size else None
-    extra_arrays = {"var_aleatoric": test["var_aleatoric"], "var_epistemic": test["var_epistemic"]}
-    extra_uncertainty: dict[str, Any] = {
-        "epistemic": {
-            "n_members": int(n_members),
-            "mean_var_aleatoric": float(test["var_aleatoric"].mean()),
-            "mean_var_epistemic": float(test["var_epistemic"].mean()),
-        }
-    }
-    if n_members > 1 and val is not None:
-        from perturbfm.models.uncertainty import epistemic_ood_auroc
-
-        extra_uncertainty["epistemic"].update(
-            epistemic_ood_auroc(
-                val,
-                test,
-                pert_context_keys(ds, inputs.val_idx).astype(str),
-                pert_context_keys(ds, inputs.test_idx).astype(str),
+    # One process per training folder: a second identical run started meanwhile is refused
+    # (it would write the same checkpoints).
+    with hold(work, what="training folder"):
+        if work.exists() and not resume:
+            msg = (
+                f"an unfinished run of this configuration is in {work}; "
+                "pass --resume to continue it or remove it"
             )
+            raise InputError(msg)
+        work.mkdir(parents=True, exist_ok=True)
+        write_json(work / "config.json", config)
+
+        say(
+            f"fitting {n_members} x {model} on {split.train_idx.size} rows "
+            f"(early stopping on {ood_val.size} OOD-val cells)"
         )
-    if conformal:
-        # Normalised scores |r| / sqrt(var x context noise ratio): a held-out context noisier
-        # than the calibration cells' (devel U87MG: 13x larger residuals than K562) gets wider
-        # intervals instead of under-covering (README, "Uncertainty").
-        train = np.asarray(split.train_idx, dtype=np.int64)
-        train_ctrl = train[ds.is_control[train]]
-        controls = np.r_[train_ctrl, inputs.control_idx]
-        cal = ensemble.predict_components(ds, ood_val)
-        cal_var = cal["var"] * context_noise_ratio(ds, ood_val, controls, train_ctrl)
-        test_var = test["var"] * context_noise_ratio(ds, inputs.test_idx, controls, train_ctrl)
-        cal_residual = np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"]
-        cal_groups = pert_context_keys(ds, ood_val).astype(str)
-        unit_groups = cal_groups if conformal_unit == "group" else None
-        quantiles = conformal_quantiles(cal_residual, cal_var, groups=unit_groups)
-        residual = np.asarray(ds.rows(inputs.test_idx, "delta"), dtype=np.float64) - test["mean"]
-        n_groups = int(np.unique(cal_groups).size)
-        extra_uncertainty["conformal"] = {
-            "calibration": "split conformal on the OOD-validation part; score |residual| / "
-            "sqrt(predicted variance x context control-variance ratio)",
-            "unit": conformal_unit,
-            "n_calibration_cells": int(ood_val.size),
-            "n_calibration_groups": n_groups,
-            # group unit: the l (J+1)/J level holds only with J >= l / (1 - l) for every level
-            "finite_sample_correction": conformal_unit == "cell"
-            or group_correction_applies(n_groups, CONFORMAL_LEVELS),
-            "levels": conformal_report(quantiles, residual, test_var),
-            "levels_model_variance_only": conformal_report(
-                conformal_quantiles(cal_residual, cal["var"], groups=unit_groups), residual, test["var"]
-            ),
+        ensemble = DeepEnsemble(name=model, params=resolved, n_members=n_members).fit(
+            ds,
+            split.train_idx,
+            ood_val,
+            seed=seed,
+            checkpoint_root=work,
+            resume=resume,
+            cluster=cluster,
+            n_workers=n_workers,
+            progress=lambda done, total: say(f"ensemble members fitted: {done}/{total}"),
+        )
+        say(
+            f"predicting {inputs.test_idx.size} test, {inputs.val_idx.size} validation, "
+            f"{ood_val.size} OOD-val cells"
+        )
+        test = ensemble.predict_components(ds, inputs.test_idx)
+        val = ensemble.predict_components(ds, inputs.val_idx) if inputs.val_idx.size else None
+        extra_arrays = {"var_aleatoric": test["var_aleatoric"], "var_epistemic": test["var_epistemic"]}
+        extra_uncertainty: dict[str, Any] = {
+            "epistemic": {
+                "n_members": int(n_members),
+                "mean_var_aleatoric": float(test["var_aleatoric"].mean()),
+                "mean_var_epistemic": float(test["var_epistemic"].mean()),
+            }
         }
-        if conformal_unit == "group":  # the entry-level scheme beside it, for comparison
-            extra_uncertainty["conformal"]["levels_unit_cell"] = conformal_report(
-                conformal_quantiles(cal_residual, cal_var), residual, test_var
+        if n_members > 1 and val is not None:
+            from perturbfm.models.uncertainty import epistemic_ood_auroc
+
+            extra_uncertainty["epistemic"].update(
+                epistemic_ood_auroc(
+                    val,
+                    test,
+                    pert_context_keys(ds, inputs.val_idx).astype(str),
+                    pert_context_keys(ds, inputs.test_idx).astype(str),
+                )
             )
-        extra_arrays["var_conformal"] = conformal_variance(test_var, quantiles)
-    diagnostics = [
-        m.diagnostics(ds, inputs.test_idx) if hasattr(m, "diagnostics") else {} for m in ensemble.members_
-    ]
-    training = [d.pop("training", None) for d in diagnostics]
+        if conformal:
+            # Normalised scores |r| / sqrt(var x context noise ratio): a held-out context noisier
+            # than the calibration cells' (devel U87MG: 13x larger residuals than K562) gets wider
+            # intervals instead of under-covering (README, "Uncertainty").
+            train = np.asarray(split.train_idx, dtype=np.int64)
+            train_ctrl = train[ds.is_control[train]]
+            controls = np.r_[train_ctrl, inputs.control_idx]
+            cal = ensemble.predict_components(ds, ood_val)
+            cal_var = cal["var"] * context_noise_ratio(ds, ood_val, controls, train_ctrl)
+            test_var = test["var"] * context_noise_ratio(ds, inputs.test_idx, controls, train_ctrl)
+            cal_residual = np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"]
+            cal_groups = pert_context_keys(ds, ood_val).astype(str)
+            unit_groups = cal_groups if conformal_unit == "group" else None
+            quantiles = conformal_quantiles(cal_residual, cal_var, groups=unit_groups)
+            residual = np.asarray(ds.rows(inputs.test_idx, "delta"), dtype=np.float64) - test["mean"]
+            n_groups = int(np.unique(cal_groups).size)
+            extra_uncertainty["conformal"] = {
+                "calibration": "split conformal on the OOD-validation part; score |residual| / "
+                "sqrt(predicted variance x context control-variance ratio)",
+                "unit": conformal_unit,
+                "n_calibration_cells": int(ood_val.size),
+                "n_calibration_groups": n_groups,
+                # group unit: the l (J+1)/J level holds only with J >= l / (1 - l) for every level
+                "finite_sample_correction": conformal_unit == "cell"
+                or group_correction_applies(n_groups, CONFORMAL_LEVELS),
+                "levels": conformal_report(quantiles, residual, test_var),
+                "levels_model_variance_only": conformal_report(
+                    conformal_quantiles(cal_residual, cal["var"], groups=unit_groups), residual, test["var"]
+                ),
+            }
+            if conformal_unit == "group":  # the entry-level scheme beside it, for comparison
+                extra_uncertainty["conformal"]["levels_unit_cell"] = conformal_report(
+                    conformal_quantiles(cal_residual, cal_var), residual, test_var
+                )
+            extra_arrays["var_conformal"] = conformal_variance(test_var, quantiles)
+        diagnostics = [
+            m.diagnostics(ds, inputs.test_idx) if hasattr(m, "diagnostics") else {} for m in ensemble.members_
+        ]
+        training = [d.pop("training", None) for d in diagnostics]
 
-    def write_extra(tmp: Path) -> None:
-        write_json(tmp / "training.json", {"members": training})
-        write_json(tmp / "model_diagnostics.json", {"members": diagnostics})
-        for k, member in enumerate(ensemble.members_):
-            member.save(tmp / "model" / f"member_{k}")
+        def write_extra(tmp: Path) -> None:
+            write_json(tmp / "training.json", {"members": training})
+            write_json(tmp / "model_diagnostics.json", {"members": diagnostics})
+            for k, member in enumerate(ensemble.members_):
+                member.save(tmp / "model" / f"member_{k}")
 
-    run_id = make_run_id(split_hash=split.frozen_hash, model_name=model, config_hash=config_hash)
-    say("computing the metric panels and the report")
-    # The run folder is claimed (locked, checked writable; the next free name when taken) and
-    # assembled aside, then committed in one step (omicsrun.commit).
-    claim = claim_unique_dir(runs_root, run_id, what="run", inputs=[data_dir])
-    with claim as build:
-        _write_run(
-            build,
-            inputs=inputs,
-            config=config,
-            config_hash=config_hash,
-            mean=test["mean"].astype(np.float32),
-            var=test["var"].astype(np.float32),
-            seed=eval_seed,
-            val=None if val is None else (val["mean"].astype(np.float32), val["var"].astype(np.float32)),
-            extra_arrays=extra_arrays,
-            extra_uncertainty=extra_uncertainty,
-            write_extra=write_extra,
-            run_name=claim.final.name if claim.final is not None else run_id,
-        )
-    if claim.final is None:  # pragma: no cover - set whenever the claim was entered
-        msg = "run folder was not claimed"
-        raise RuntimeError(msg)
-    shutil.rmtree(work, ignore_errors=True)
+        run_id = make_run_id(split_hash=split.frozen_hash, model_name=model, config_hash=config_hash)
+        say("computing the metric panels and the report")
+        # The run folder is claimed (locked, checked writable; the next free name when taken) and
+        # assembled aside, then committed in one step (omicsrun.commit).
+        claim = claim_unique_dir(runs_root, run_id, what="run", inputs=[data_dir])
+        with claim as build:
+            _write_run(
+                build,
+                inputs=inputs,
+                config=config,
+                config_hash=config_hash,
+                mean=test["mean"].astype(np.float32),
+                var=test["var"].astype(np.float32),
+                seed=eval_seed,
+                val=None if val is None else (val["mean"].astype(np.float32), val["var"].astype(np.float32)),
+                extra_arrays=extra_arrays,
+                extra_uncertainty=extra_uncertainty,
+                write_extra=write_extra,
+                run_name=claim.final.name if claim.final is not None else run_id,
+            )
+        if claim.final is None:  # pragma: no cover - set whenever the claim was entered
+            msg = "run folder was not claimed"
+            raise RuntimeError(msg)
+        shutil.rmtree(work, ignore_errors=True)
     with contextlib.suppress(OSError):  # the shared .training folder goes when no run is training
         work.parent.rmdir()
     return claim.final
