@@ -236,3 +236,22 @@ def test_ablate_refuses_unknown_config(stored, tmp_path):
         resolve_configs(["v9.magic"], [])
     with pytest.raises(InputError, match="needs at least two graphs"):
         resolve_configs(["v2.multi_graph_gated"], ["a"])
+
+
+@pytest.mark.parametrize(
+    ("model", "param", "match"),
+    [
+        ("perturbfm-v0", "unseen_inputs=zero", "unseen_inputs must be one of"),
+        ("perturbfm-v2", "gating=soft", "gating must be one of"),
+        ("perturbfm-v0", "monitor=loss", "monitor must be one of"),
+    ],
+)
+def test_bad_choice_is_refused_before_any_output(stored, tmp_path, capsys, model, param, match):
+    # A bad hyperparameter choice fails in get_model, before the training folder exists.
+    root, split = stored
+    args = _args(root, split, "--param", param, "--epochs", "1")
+    args[args.index("--runs-root") + 1] = str(tmp_path / "runs")
+    assert _cli(["train", model, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

@@ -126,6 +126,10 @@ class PerturbationModel:
             setattr(self, key, value)
         return self
 
+    def check_params(self) -> None:
+        """Refuse hyperparameter values the model cannot use (:func:`get_model` calls it, so
+        a bad value fails before any work or output starts); the base model has none."""
+
     def clone(self) -> PerturbationModel:
         """A new, unfitted model with the same hyperparameters (deep-copied)."""
         return type(self)(**copy.deepcopy(self.get_params()))

@@ -85,7 +85,9 @@ def get_model(name: str, **params: Any) -> PerturbationModel:
     defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()}
     for key, value in params.items():  # a number where a number is expected, finite
         check_like_default(value, defaults.get(key), f"model {name!r} parameter {key!r}")
-    return cls(**params)
+    model = cls(**params)
+    model.check_params()
+    return model
 
 
 def model_class(name: str) -> type[PerturbationModel]:

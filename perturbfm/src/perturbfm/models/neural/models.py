@@ -127,13 +127,21 @@ class NeuralModel(PerturbationModel):
     def _build(self, ds: PerturbDataset, n_contexts: int) -> torch.nn.Module:
         raise NotImplementedError
 
-    def _fit_with_validation(
-        self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int, val_pert_idx: np.ndarray
-    ) -> None:
-        config = self._train_config()
+    def check_params(self) -> None:
+        """The choices (``unseen_inputs``, ``gating``) and the trainer's settings."""
+        self._train_config()  # monitor, epochs, batch size, learning rate...
         if self.unseen_inputs not in UNSEEN_INPUTS:
             msg = f"unseen_inputs must be one of {list(UNSEEN_INPUTS)}; found {self.unseen_inputs!r}"
             raise InputError(msg)
+        if self.uses_graphs and self.gating not in GATING_MODES:
+            msg = f"gating must be one of {list(GATING_MODES)}; found {self.gating!r}"
+            raise InputError(msg)
+
+    def _fit_with_validation(
+        self, ds: PerturbDataset, pert_idx: np.ndarray, seed: int, val_pert_idx: np.ndarray
+    ) -> None:
+        self.check_params()
+        config = self._train_config()
         features = Featurizer.fit(ds, self.train_idx_)
         torch.manual_seed(seed)
         module = self._build(ds, features.n_contexts)
