@@ -17,20 +17,13 @@ from perturbfm.cli import main
 from perturbfm.data.h5ad import import_h5ad
 from perturbfm.eval import validate_predictions
 from perturbfm.runs import load_predictions, train_baseline
-from perturbfm.runs.testing import stored_synthetic_split
+from perturbfm.runs.testing import tiny_context_ood_split
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("pfm_robust")
-    split = stored_synthetic_split(
-        root,
-        {"name": "context_ood", "holdout_contexts": ["C1"]},
-        n_obs=240,
-        n_genes=20,
-        n_contexts=2,
-        n_perts=5,
-    )
+    split = tiny_context_ood_split(root, seed=0)
     return root, split.frozen_hash
 
 

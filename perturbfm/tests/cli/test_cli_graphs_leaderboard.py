@@ -18,21 +18,13 @@ from perturbfm.cli import main
 from perturbfm.data.artifact import load_dataset
 from perturbfm.data.graph import load_graph
 from perturbfm.runs import train_baseline
-from perturbfm.runs.testing import stored_synthetic_split
+from perturbfm.runs.testing import tiny_context_ood_split
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("outputs")
-    split = stored_synthetic_split(
-        root,
-        {"name": "context_ood", "holdout_contexts": ["C1"]},
-        n_obs=240,
-        n_genes=20,
-        n_contexts=2,
-        n_perts=5,
-        seed=2,
-    )
+    split = tiny_context_ood_split(root)
     train_baseline(
         data_dir=root / "data",
         split_hash=split.frozen_hash,

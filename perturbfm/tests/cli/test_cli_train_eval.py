@@ -12,21 +12,13 @@ from perturbfm.cli import main
 from perturbfm.data.artifact import save_dataset
 from perturbfm.data.synthetic import make_synthetic
 from perturbfm.runs import load_predictions, train_baseline
-from perturbfm.runs.testing import stored_synthetic_split
+from perturbfm.runs.testing import tiny_context_ood_split
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    split = stored_synthetic_split(
-        root,
-        {"name": "context_ood", "holdout_contexts": ["C1"]},
-        n_obs=240,
-        n_genes=20,
-        n_contexts=2,
-        n_perts=5,
-        seed=2,
-    )
+    split = tiny_context_ood_split(root)
     run_dir = train_baseline(
         data_dir=root / "data",
         split_hash=split.frozen_hash,

@@ -55,3 +55,17 @@ def stored_synthetic_split(
     split = create_split(ds, spec, seed=seed, data_hash=dataset_hash(root / "data"))
     SplitStore(root=root / "splits").save(split)
     return split
+
+
+def tiny_context_ood_split(root: Path, *, seed: int = 2) -> Split:
+    """The command-line tests' smallest set-up: 240 synthetic rows x 20 genes, 2 contexts,
+    5 perturbations, context ``C1`` held out (:func:`stored_synthetic_split`)."""
+    return stored_synthetic_split(
+        root,
+        {"name": "context_ood", "holdout_contexts": ["C1"]},
+        n_obs=240,
+        n_genes=20,
+        n_contexts=2,
+        n_perts=5,
+        seed=seed,
+    )
