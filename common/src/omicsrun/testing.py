@@ -9,29 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from omicsrun.commit import commit_dir, commit_file
+from omicsrun.commit import hold
 from omicsrun.paths import REPO_ROOT, shared_data_dir
 
 __all__ = ["REPO_ROOT", "another_writer", "require_shared", "shared_data_dir"]
 
 
-class _Withdrawn(Exception):
-    """Raised inside the held commit so that it ends without committing anything."""
-
-
 @contextlib.contextmanager
 def another_writer(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the output lock on ``path`` as a concurrent run would, then withdraw.
+    """Hold the output lock on ``path`` as a concurrent run would (:func:`omicsrun.commit.hold`).
 
     Inside the block a command writing ``path`` must be refused as busy; afterwards ``path``
-    is as it was (nothing is committed). An existing file is held with
-    :func:`~omicsrun.commit.commit_file`, anything else with :func:`~omicsrun.commit.commit_dir`.
+    is as it was (nothing is written).
     """
-    target = Path(path)
-    hold = commit_file if target.is_file() else commit_dir
-    with contextlib.suppress(_Withdrawn), hold(target, overwrite=True):
+    with hold(path, what="output"):
         yield
-        raise _Withdrawn
 
 
 def require_shared(relpath: str) -> Path:

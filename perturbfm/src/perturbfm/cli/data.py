@@ -108,14 +108,15 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Summarise an artifact: cells, genes, contexts, perturbations, controls, format, hash."""
-    from perturbfm.data.artifact import _read_meta, dataset_hash, list_graphs, load_dataset
+    from perturbfm.data.artifact import list_graphs, open_dataset, read_meta
     from perturbfm.data.summary import describe_dataset
 
-    meta = _read_meta(Path(data))
-    summary = describe_dataset(load_dataset(data))
+    meta = read_meta(data)
+    ds, data_hash = open_dataset(data)
+    summary = describe_dataset(ds)
     summary.update(
         format=f"{meta['format']} v{meta['format_version']} ({meta.get('storage', 'npz')})",
-        data_hash=dataset_hash(data),
+        data_hash=data_hash,
         graphs=list_graphs(data),
     )
     if as_json:

@@ -289,6 +289,11 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An artifact's ``meta.json``, checked (an :class:`InputError` when ``path`` is none)."""
+    return _read_meta(Path(path))
+
+
 def _check_meta_types(meta_path: Path, meta: dict[str, Any]) -> None:
     """Fields the loader uses have their JSON types (a wrong type is one line, not a crash)."""
     where = f"{meta_path}:"

@@ -212,7 +212,7 @@ def build_graph_file(
     (:func:`omicsrun.commit.commit_file`).
     """
     from omicsrun.commit import commit_file
-    from perturbfm.data.artifact import _read_meta, dataset_hash, load_dataset
+    from perturbfm.data.artifact import open_dataset, read_meta
     from perturbfm.data.graph import save_graph
 
     if not name or not all(ch.isalnum() or ch in "._-" for ch in name):
@@ -230,12 +230,11 @@ def build_graph_file(
     if source == "edges" and edges is None:
         msg = "--from edges needs --edges FILE (columns gene_a, gene_b[, weight])"
         raise InputError(msg)
-    _read_meta(Path(data_dir))  # an artifact, before its graphs/ folder is created
+    read_meta(data_dir)  # an artifact, before its graphs/ folder is created
     out = Path(data_dir) / "graphs" / f"{name}.npz"
     # Claimed before any work: refused when it exists (without overwrite) or is being written.
     with commit_file(out, overwrite=overwrite, what="graph", inputs=[edges, orgdb]) as tmp:
-        ds = load_dataset(data_dir)
-        data_hash = dataset_hash(data_dir)
+        ds, data_hash = open_dataset(data_dir)
         meta: dict[str, object] = {"source": source, "data_hash": data_hash}
         if source == "orgdb":
             adjacency, info = graph_from_orgdb(ds.var, species=species, path=orgdb, top_k=top_k)

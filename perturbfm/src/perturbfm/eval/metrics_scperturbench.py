@@ -212,9 +212,8 @@ def scperturbench_group_metrics(
     pcc = rowwise_pearson(d_pred - c_deg, d_true - c_deg)
     pcc_all = _pcc_delta_all(pred_mean, true_mean, ctrl_mean, ctx)
     centroid, single = perturbed_centroid(true_mean, ctx)
-    pcc_centroid = rowwise_pearson(d_pred - take(centroid), d_true - take(centroid))
-    pcc_centroid[single] = np.nan
-    pcc_centroid_all = _pcc_delta_centroid_all(pred_mean, true_mean, ctrl_mean, ctx)
+    pcc_centroid = _centroid_pcc(d_pred, d_true, take(centroid), single)
+    pcc_centroid_all = _centroid_pcc(pred_mean, true_mean, centroid, single)
     mse_all = _mse_all(pred_mean, true_mean, ctrl_mean, ctx)
     mae_all = _mae_all(pred_mean, true_mean, ctrl_mean, ctx)
     hit = np.zeros_like(t_true, dtype=bool)
@@ -274,7 +273,10 @@ def _pcc_delta_all(pred: np.ndarray, true: np.ndarray, ctrl: np.ndarray, ctx: np
 def _pcc_delta_centroid_all(
     pred: np.ndarray, true: np.ndarray, ctrl: np.ndarray, ctx: np.ndarray
 ) -> np.ndarray:
-    centroid, single = perturbed_centroid(true, ctx)
+    return _centroid_pcc(pred, true, *perturbed_centroid(true, ctx))
+
+
+def _centroid_pcc(pred: np.ndarray, true: np.ndarray, centroid: np.ndarray, single: np.ndarray) -> np.ndarray:
     r = rowwise_pearson(pred - centroid, true - centroid)
     r[single] = np.nan
     return r

@@ -109,14 +109,8 @@ def train_model(
     from perturbfm.models import get_model
     from perturbfm.models.base import pert_context_keys
     from perturbfm.models.uncertainty import (
-        CONFORMAL_LEVELS,
         CONFORMAL_UNITS,
         DeepEnsemble,
-        conformal_quantiles,
-        conformal_report,
-        conformal_variance,
-        context_noise_ratio,
-        group_correction_applies,
         member_params,
     )
 
@@ -205,40 +199,9 @@ def train_model(
                 )
             )
         if conformal:
-            # Normalised scores |r| / sqrt(var x context noise ratio): a held-out context noisier
-            # than the calibration cells' (devel U87MG: 13x larger residuals than K562) gets wider
-            # intervals instead of under-covering (README, "Uncertainty").
-            train = np.asarray(split.train_idx, dtype=np.int64)
-            train_ctrl = train[ds.is_control[train]]
-            controls = np.r_[train_ctrl, inputs.control_idx]
-            cal = ensemble.predict_components(ds, ood_val)
-            cal_var = cal["var"] * context_noise_ratio(ds, ood_val, controls, train_ctrl)
-            test_var = test["var"] * context_noise_ratio(ds, inputs.test_idx, controls, train_ctrl)
-            cal_residual = np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"]
-            cal_groups = pert_context_keys(ds, ood_val).astype(str)
-            unit_groups = cal_groups if conformal_unit == "group" else None
-            quantiles = conformal_quantiles(cal_residual, cal_var, groups=unit_groups)
-            residual = np.asarray(ds.rows(inputs.test_idx, "delta"), dtype=np.float64) - test["mean"]
-            n_groups = int(np.unique(cal_groups).size)
-            extra_uncertainty["conformal"] = {
-                "calibration": "split conformal on the OOD-validation part; score |residual| / "
-                "sqrt(predicted variance x context control-variance ratio)",
-                "unit": conformal_unit,
-                "n_calibration_cells": int(ood_val.size),
-                "n_calibration_groups": n_groups,
-                # group unit: the l (J+1)/J level holds only with J >= l / (1 - l) for every level
-                "finite_sample_correction": conformal_unit == "cell"
-                or group_correction_applies(n_groups, CONFORMAL_LEVELS),
-                "levels": conformal_report(quantiles, residual, test_var),
-                "levels_model_variance_only": conformal_report(
-                    conformal_quantiles(cal_residual, cal["var"], groups=unit_groups), residual, test["var"]
-                ),
-            }
-            if conformal_unit == "group":  # the entry-level scheme beside it, for comparison
-                extra_uncertainty["conformal"]["levels_unit_cell"] = conformal_report(
-                    conformal_quantiles(cal_residual, cal_var), residual, test_var
-                )
-            extra_arrays["var_conformal"] = conformal_variance(test_var, quantiles)
+            extra_uncertainty["conformal"], extra_arrays["var_conformal"] = _conformal_panel(
+                ensemble, inputs, ood_val, test, unit=conformal_unit
+            )
         diagnostics = [
             m.diagnostics(ds, inputs.test_idx) if hasattr(m, "diagnostics") else {} for m in ensemble.members_
         ]
@@ -277,3 +240,54 @@ def train_model(
     with contextlib.suppress(OSError):  # the shared .training folder goes when no run is training
         work.parent.rmdir()
     return claim.final
+
+
+def _conformal_panel(
+    ensemble: Any, inputs: RunInputs, ood_val: np.ndarray, test: dict[str, np.ndarray], *, unit: str
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Split-conformal intervals calibrated on the OOD-validation rows ``ood_val``: the
+    ``uncertainty.conformal`` report and the test rows' ``var_conformal`` (the 0.9 interval)."""
+    from perturbfm.models.base import pert_context_keys
+    from perturbfm.models.uncertainty import (
+        CONFORMAL_LEVELS,
+        conformal_quantiles,
+        conformal_report,
+        conformal_variance,
+        context_noise_ratio,
+        group_correction_applies,
+    )
+
+    ds, split = inputs.ds, inputs.split
+    # Normalised scores |r| / sqrt(var x context noise ratio): a held-out context noisier
+    # than the calibration cells' (devel U87MG: 13x larger residuals than K562) gets wider
+    # intervals instead of under-covering (README, "Uncertainty").
+    train = np.asarray(split.train_idx, dtype=np.int64)
+    train_ctrl = train[ds.is_control[train]]
+    controls = np.r_[train_ctrl, inputs.control_idx]
+    cal = ensemble.predict_components(ds, ood_val)
+    cal_var = cal["var"] * context_noise_ratio(ds, ood_val, controls, train_ctrl)
+    test_var = test["var"] * context_noise_ratio(ds, inputs.test_idx, controls, train_ctrl)
+    cal_residual = np.asarray(ds.rows(ood_val, "delta"), dtype=np.float64) - cal["mean"]
+    cal_groups = pert_context_keys(ds, ood_val).astype(str)
+    unit_groups = cal_groups if unit == "group" else None
+    quantiles = conformal_quantiles(cal_residual, cal_var, groups=unit_groups)
+    residual = np.asarray(ds.rows(inputs.test_idx, "delta"), dtype=np.float64) - test["mean"]
+    n_groups = int(np.unique(cal_groups).size)
+    report: dict[str, Any] = {
+        "calibration": "split conformal on the OOD-validation part; score |residual| / "
+        "sqrt(predicted variance x context control-variance ratio)",
+        "unit": unit,
+        "n_calibration_cells": int(ood_val.size),
+        "n_calibration_groups": n_groups,
+        # group unit: the l (J+1)/J level holds only with J >= l / (1 - l) for every level
+        "finite_sample_correction": unit == "cell" or group_correction_applies(n_groups, CONFORMAL_LEVELS),
+        "levels": conformal_report(quantiles, residual, test_var),
+        "levels_model_variance_only": conformal_report(
+            conformal_quantiles(cal_residual, cal["var"], groups=unit_groups), residual, test["var"]
+        ),
+    }
+    if unit == "group":  # the entry-level scheme beside it, for comparison
+        report["levels_unit_cell"] = conformal_report(
+            conformal_quantiles(cal_residual, cal_var), residual, test_var
+        )
+    return report, conformal_variance(test_var, quantiles)

@@ -68,11 +68,10 @@ class ContextEmbedding(nn.Module):
 
     def unseen(self) -> torch.Tensor:
         """The vector an unseen context gets, (1, dim)."""
-        centre = self.table.mean(dim=0, keepdim=True)
         noise = getattr(self, "unseen_noise", None)  # absent in modules pickled before it existed
         if noise is None or not bool(noise.any()):
-            return centre
-        return centre + self.table.std(dim=0, unbiased=False, keepdim=True) * noise
+            return self.table.mean(dim=0, keepdim=True)
+        return draw_around(self.table, noise, dim=0)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         seen = context >= 0
@@ -92,9 +91,12 @@ def fill_unseen_columns(weight: torch.Tensor, unseen: torch.Tensor, noise: torch
     seen = ~unseen
     if not bool(unseen.any()) or not bool(seen.any()):
         return weight
-    learned = weight[:, seen]
-    fill = learned.mean(dim=1, keepdim=True) + learned.std(dim=1, unbiased=False, keepdim=True) * noise
-    return torch.where(unseen[None, :], fill, weight)
+    return torch.where(unseen[None, :], draw_around(weight[:, seen], noise, dim=1), weight)
+
+
+def draw_around(learned: torch.Tensor, noise: torch.Tensor, *, dim: int) -> torch.Tensor:
+    """``mean + sd * noise`` of the learned vectors along ``dim`` (population sd), broadcast."""
+    return learned.mean(dim=dim, keepdim=True) + learned.std(dim=dim, unbiased=False, keepdim=True) * noise
 
 
 class UnseenGeneColumns:
